@@ -6,13 +6,16 @@
 //! [`lookup`], which the write side implements over the event store.
 
 pub mod ids;
+pub mod join_code;
 pub mod lookup;
+pub mod metadata;
 pub mod meetup;
 pub mod question;
 pub mod values;
 pub mod vote;
 
 pub use ids::{MeetupId, ParticipantId, QuestionId};
+pub use join_code::{ClaimJoinCode, JoinCodeClaim, JoinCodeError, JoinCodeEvent};
 pub use lookup::{LookupError, MeetupFacts, MeetupLookup, QuestionFacts, QuestionLookup};
 pub use meetup::{Meetup, MeetupCommand, MeetupError, MeetupEvent, MeetupUpdate};
 pub use question::{

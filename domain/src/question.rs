@@ -260,23 +260,18 @@ impl Question {
         use QuestionEvent as E;
         use QuestionStatus as S;
 
-        if let C::Post {
-            id,
-            meetup_id,
-            author,
-            text,
-            author_name,
-        } = command
-        {
-            return self
-                .post(id, meetup_id, author, text, author_name, services)
-                .await;
-        }
-        if self.id.is_none() {
-            return Err(QuestionError::NotFound);
-        }
         let event = match command {
-            C::Post { .. } => unreachable!("handled above"),
+            C::Post {
+                id,
+                meetup_id,
+                author,
+                text,
+                author_name,
+            } => {
+                return self
+                    .post(id, meetup_id, author, text, author_name, services)
+                    .await;
+            }
             C::Edit { by, text } => {
                 self.check_author_may_change(by, "edit")?;
                 (text.as_str() != self.text).then(|| E::QuestionEdited {
@@ -381,6 +376,9 @@ impl Question {
         by: ParticipantId,
         action: &'static str,
     ) -> Result<(), QuestionError> {
+        if self.id.is_none() {
+            return Err(QuestionError::NotFound);
+        }
         if self.author != Some(by) {
             return Err(QuestionError::NotAuthor);
         }
@@ -393,8 +391,12 @@ impl Question {
         }
     }
 
+    /// Checks that the question exists and belongs to the meetup whose organizer
+    /// asks.
     fn check_meetup(&self, meetup_id: MeetupId) -> Result<(), QuestionError> {
-        if self.meetup_id == Some(meetup_id) {
+        if self.id.is_none() {
+            Err(QuestionError::NotFound)
+        } else if self.meetup_id == Some(meetup_id) {
             Ok(())
         } else {
             Err(QuestionError::OtherMeetup)

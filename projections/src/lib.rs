@@ -1,0 +1,1 @@
+//! Qicoo read side (in progress).
