@@ -1,1 +1,26 @@
-//! stub
+//! Qicoo's API: axum routes, credentials, errors as problem+json, the CLI.
+//! `main.rs` only parses the command line and calls [`run`].
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod json;
+pub mod request;
+pub mod secret;
+pub mod serve;
+pub mod state;
+pub mod telemetry;
+
+pub use app::{app, HttpSettings};
+pub use config::Cli;
+pub use state::AppState;
+
+/// Runs the command the user asked for.
+pub async fn run(cli: Cli) -> Result<(), serve::StartError> {
+    match &cli.command {
+        Some(config::Command::Migrate(args)) => serve::migrate(args).await,
+        Some(config::Command::Serve(_)) | None => serve::serve(cli.serve_args()).await,
+    }
+}

@@ -1,1 +1,23 @@
-fn main() {}
+//! `qicoo`: live Q&A for meetups. Run `qicoo --help` for the commands.
+
+use clap::Parser;
+use qicoo_api::{config::Cli, telemetry};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.serve_args().log_format);
+    match qicoo_api::run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            let mut message = format!("error: {err}");
+            let mut source = std::error::Error::source(&err);
+            while let Some(cause) = source {
+                message.push_str(&format!("\n  caused by: {cause}"));
+                source = cause.source();
+            }
+            eprintln!("{message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -8,8 +8,8 @@
 pub mod ids;
 pub mod join_code;
 pub mod lookup;
-pub mod metadata;
 pub mod meetup;
+pub mod metadata;
 pub mod question;
 pub mod values;
 pub mod vote;

@@ -568,9 +568,8 @@ mod tests {
 
     #[test]
     fn a_failed_meetup_lookup_is_reported_not_mistaken_for_a_refusal() {
-        let services = QuestionServices::new(Arc::new(FixedMeetup(Err(LookupError(
-            "down".into(),
-        )))));
+        let services =
+            QuestionServices::new(Arc::new(FixedMeetup(Err(LookupError("down".into())))));
         QuestionTest::with(services)
             .given_no_previous_events()
             .when(post())
@@ -646,7 +645,10 @@ mod tests {
     #[test]
     fn a_removed_question_cannot_be_edited() {
         QuestionTest::with(open())
-            .given(vec![posted(), QuestionEvent::QuestionRemoved { reason: None }])
+            .given(vec![
+                posted(),
+                QuestionEvent::QuestionRemoved { reason: None },
+            ])
             .when(QuestionCommand::Edit {
                 by: alice(),
                 text: text("Changed"),
@@ -873,7 +875,10 @@ mod tests {
                 reason: Some("off topic".into()),
             }]);
         QuestionTest::with(open())
-            .given(vec![posted(), QuestionEvent::QuestionRemoved { reason: None }])
+            .given(vec![
+                posted(),
+                QuestionEvent::QuestionRemoved { reason: None },
+            ])
             .when(QuestionCommand::Remove {
                 meetup_id: meetup(),
                 reason: None,

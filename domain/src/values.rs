@@ -41,7 +41,10 @@ fn clean(raw: &str, max: usize, newlines: bool) -> Result<String, ValidationErro
     if text.chars().count() > max {
         return Err(ValidationError::TooLong { max });
     }
-    if text.chars().any(|c| c.is_control() && !(newlines && c == '\n')) {
+    if text
+        .chars()
+        .any(|c| c.is_control() && !(newlines && c == '\n'))
+    {
         return Err(ValidationError::ControlCharacter);
     }
     Ok(text.to_owned())

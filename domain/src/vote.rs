@@ -309,9 +309,9 @@ mod tests {
 
     #[test]
     fn a_failed_question_lookup_is_reported() {
-        VoteTest::with(VoteServices::new(Arc::new(FixedQuestion(Err(LookupError(
-            "down".into(),
-        ))))))
+        VoteTest::with(VoteServices::new(Arc::new(FixedQuestion(Err(
+            LookupError("down".into()),
+        )))))
         .given_no_previous_events()
         .when(cast())
         .then_expect_error(VoteError::Lookup(LookupError("down".into())));

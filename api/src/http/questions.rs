@@ -1,0 +1,254 @@
+//! Questions: post (participant), read, edit and withdraw (author), moderate
+//! (organizer).
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use qicoo_commands::{Actor, Executed, PostQuestion};
+use qicoo_domain::{
+    AuthorName, MeetupId, Question, QuestionCommand, QuestionId, QuestionStatus, QuestionText,
+    RemovalReason,
+};
+use serde::Deserialize;
+
+use super::meetups::load_meetup;
+use super::parse_id;
+use super::views::{QuestionBody, QuestionResponse};
+use crate::auth::Credential;
+use crate::error::ApiError;
+use crate::json::Json;
+use crate::request::RequestMeta;
+use crate::state::AppState;
+
+const NO_SUCH_QUESTION: &str = "No such question.";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/meetups/{id}/questions", post(create))
+        .route("/questions/{id}", get(read).patch(edit).delete(delete))
+        .route("/questions/{id}/{action}", post(moderate))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateQuestion {
+    text: String,
+    author_name: Option<String>,
+    /// Chosen by the client so that a retried post is recognised.
+    id: Option<String>,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Path(meetup_id): Path<String>,
+    credential: Credential,
+    meta: RequestMeta,
+    Json(body): Json<CreateQuestion>,
+) -> Result<(StatusCode, axum::Json<QuestionResponse>), ApiError> {
+    let meetup_id: MeetupId = parse_id(&meetup_id, "No such meetup.")?;
+    let author = credential.participant()?;
+    let mut errors = std::collections::BTreeMap::new();
+    let text = QuestionText::parse(&body.text)
+        .map_err(|e| errors.insert("text".to_owned(), vec![e.to_string()]))
+        .ok();
+    let author_name = AuthorName::parse_optional(body.author_name.as_deref())
+        .map_err(|e| errors.insert("author_name".to_owned(), vec![e.to_string()]))
+        .ok();
+    let id = match body.id.as_deref() {
+        None => Some(QuestionId::new()),
+        Some(raw) => raw
+            .parse::<QuestionId>()
+            .map_err(|_| errors.insert("id".to_owned(), vec!["must be a UUID".to_owned()]))
+            .ok(),
+    };
+    let (Some(text), Some(author_name), Some(id)) = (text, author_name, id) else {
+        return Err(ApiError::Validation(errors));
+    };
+    let post = PostQuestion {
+        id,
+        meetup_id,
+        author,
+        text,
+        author_name,
+    };
+    let executed = state
+        .commands
+        .post_question(post, &meta.context(Actor::Participant(author)))
+        .await?;
+    let status = if executed.appended > 0 {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(respond(&executed))))
+}
+
+fn respond(executed: &Executed<Question>) -> QuestionResponse {
+    QuestionResponse {
+        question: QuestionBody::from_state(&executed.state),
+        position: executed.position,
+    }
+}
+
+async fn load_question(state: &AppState, id: QuestionId) -> Result<Question, ApiError> {
+    state
+        .commands
+        .load_question(id)
+        .await?
+        .ok_or(ApiError::NotFound(NO_SUCH_QUESTION))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    credential: Credential,
+) -> Result<axum::Json<QuestionBody>, ApiError> {
+    let id: QuestionId = parse_id(&id, NO_SUCH_QUESTION)?;
+    let question = load_question(&state, id).await?;
+    let visible = match question.status {
+        QuestionStatus::Pending | QuestionStatus::Rejected => {
+            let is_author = matches!(credential, Credential::Participant(p) if Some(p) == question.author)
+                && question.status == QuestionStatus::Pending;
+            is_author || is_organizer_of_question(&state, &credential, &question).await?
+        }
+        _ => true,
+    };
+    if !visible {
+        return Err(ApiError::NotFound(NO_SUCH_QUESTION));
+    }
+    Ok(axum::Json(QuestionBody::from_state(&question)))
+}
+
+async fn is_organizer_of_question(
+    state: &AppState,
+    credential: &Credential,
+    question: &Question,
+) -> Result<bool, ApiError> {
+    let Some(meetup_id) = question.meetup_id else {
+        return Ok(false);
+    };
+    if credential.claimed_meetup() != Some(meetup_id) {
+        return Ok(false);
+    }
+    let meetup = load_meetup(state, meetup_id).await?;
+    Ok(credential.is_organizer_of(&meetup))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EditQuestion {
+    text: String,
+}
+
+async fn edit(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    credential: Credential,
+    meta: RequestMeta,
+    Json(body): Json<EditQuestion>,
+) -> Result<axum::Json<QuestionResponse>, ApiError> {
+    let id: QuestionId = parse_id(&id, NO_SUCH_QUESTION)?;
+    let by = credential.participant()?;
+    let text = QuestionText::parse(&body.text).map_err(|e| ApiError::invalid("text", e))?;
+    let executed = state
+        .commands
+        .question(
+            id,
+            QuestionCommand::Edit { by, text },
+            &meta.context(Actor::Participant(by)),
+        )
+        .await?;
+    Ok(axum::Json(respond(&executed)))
+}
+
+#[derive(Deserialize)]
+struct DeleteParams {
+    /// Why the organizer removes the question (optional).
+    reason: Option<String>,
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(params): Query<DeleteParams>,
+    credential: Credential,
+    meta: RequestMeta,
+) -> Result<axum::Json<QuestionResponse>, ApiError> {
+    let id: QuestionId = parse_id(&id, NO_SUCH_QUESTION)?;
+    let (command, actor) = match &credential {
+        Credential::Participant(by) => (
+            QuestionCommand::Withdraw { by: *by },
+            Actor::Participant(*by),
+        ),
+        _ => {
+            let meetup_id = organizer_meetup(&state, &credential).await?;
+            let reason = params
+                .reason
+                .as_deref()
+                .filter(|r| !r.trim().is_empty())
+                .map(RemovalReason::parse)
+                .transpose()
+                .map_err(|e| ApiError::invalid("reason", e))?;
+            (
+                QuestionCommand::Remove { meetup_id, reason },
+                Actor::Organizer,
+            )
+        }
+    };
+    let executed = state
+        .commands
+        .question(id, command, &meta.context(actor))
+        .await?;
+    Ok(axum::Json(respond(&executed)))
+}
+
+/// The meetup whose organizer key was presented, once the key is verified:
+/// 401 without a credential, 403 with anything but a valid organizer key.
+async fn organizer_meetup(state: &AppState, credential: &Credential) -> Result<MeetupId, ApiError> {
+    let Some(meetup_id) = credential.claimed_meetup() else {
+        return match credential {
+            Credential::None => Err(ApiError::Unauthorized(
+                "The meetup's organizer key is required.",
+            )),
+            _ => Err(ApiError::Forbidden(
+                "This action needs the meetup's organizer key.".into(),
+            )),
+        };
+    };
+    let meetup = match state.commands.load_meetup(meetup_id).await? {
+        Some(meetup) => meetup,
+        None => {
+            return Err(ApiError::Forbidden(
+                "This credential does not authorize organizing this meetup.".into(),
+            ))
+        }
+    };
+    credential.require_organizer_of(&meetup)?;
+    Ok(meetup_id)
+}
+
+async fn moderate(
+    State(state): State<AppState>,
+    Path((id, action)): Path<(String, String)>,
+    credential: Credential,
+    meta: RequestMeta,
+) -> Result<axum::Json<QuestionResponse>, ApiError> {
+    let id: QuestionId = parse_id(&id, NO_SUCH_QUESTION)?;
+    type Make = fn(MeetupId) -> QuestionCommand;
+    let make: Make = match action.as_str() {
+        "approve" => |meetup_id| QuestionCommand::Approve { meetup_id },
+        "reject" => |meetup_id| QuestionCommand::Reject { meetup_id },
+        "answer" => |meetup_id| QuestionCommand::Answer { meetup_id },
+        "reopen" => |meetup_id| QuestionCommand::Reopen { meetup_id },
+        "highlight" => |meetup_id| QuestionCommand::Highlight { meetup_id },
+        "unhighlight" => |meetup_id| QuestionCommand::Unhighlight { meetup_id },
+        _ => return Err(ApiError::NotFound("No such action.")),
+    };
+    let meetup_id = organizer_meetup(&state, &credential).await?;
+    let executed = state
+        .commands
+        .question(id, make(meetup_id), &meta.context(Actor::Organizer))
+        .await?;
+    Ok(axum::Json(respond(&executed)))
+}

@@ -1,0 +1,85 @@
+//! The JSON shapes clients rely on (see DESIGN.md, "Wire shapes").
+
+use chrono::{DateTime, Utc};
+use qicoo_domain::{Meetup, Question};
+use serde::Serialize;
+
+/// A meetup on the wire.
+#[derive(Debug, Serialize)]
+pub struct MeetupBody {
+    pub id: String,
+    pub code: String,
+    pub title: String,
+    pub qa_open: bool,
+    pub moderated: bool,
+    pub archived: bool,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+impl MeetupBody {
+    /// From the write side's state (used until the read model answers).
+    pub fn from_state(meetup: &Meetup, created_at: Option<DateTime<Utc>>) -> Self {
+        Self {
+            id: meetup.id.map(|id| id.to_string()).unwrap_or_default(),
+            code: meetup.code.clone(),
+            title: meetup.title.clone(),
+            qa_open: meetup.qa_open,
+            moderated: meetup.moderated,
+            archived: meetup.archived,
+            created_at,
+        }
+    }
+}
+
+/// A question on the wire.
+#[derive(Debug, Serialize)]
+pub struct QuestionBody {
+    pub id: String,
+    pub meetup_id: String,
+    pub text: String,
+    pub author_name: Option<String>,
+    pub likes: i64,
+    pub status: &'static str,
+    pub answered: bool,
+    pub highlighted: bool,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub liked_by_me: Option<bool>,
+}
+
+impl QuestionBody {
+    /// From the write side's state (used until the read model answers).
+    pub fn from_state(question: &Question) -> Self {
+        Self {
+            id: question.id.map(|id| id.to_string()).unwrap_or_default(),
+            meetup_id: question
+                .meetup_id
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
+            text: question.text.clone(),
+            author_name: question.author_name.clone(),
+            likes: 0,
+            status: question.status.as_str(),
+            answered: question.answered,
+            highlighted: question.highlighted,
+            created_at: None,
+            updated_at: None,
+            liked_by_me: None,
+        }
+    }
+}
+
+/// `{"meetup": …, "position": …}`
+#[derive(Debug, Serialize)]
+pub struct MeetupResponse {
+    pub meetup: MeetupBody,
+    pub position: i64,
+}
+
+/// `{"question": …, "position": …}`
+#[derive(Debug, Serialize)]
+pub struct QuestionResponse {
+    pub question: QuestionBody,
+    pub position: i64,
+}

@@ -1,0 +1,170 @@
+//! Runs one command against one aggregate: load, decide, append — and when
+//! another writer appended to the same aggregate first, load again and decide
+//! again, a bounded number of times.
+//!
+//! This is cqrs-es's `CqrsFramework::execute` with two additions the API needs:
+//! the resulting state and the global position of the last appended event
+//! (or of the aggregate's current state when nothing was appended).
+
+use std::time::Duration;
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::{Aggregate, EventStore as _};
+use qicoo_domain::InMeetup;
+use rand::Rng;
+
+use crate::context::CommandContext;
+use crate::error::{classify, CommandError, Failure};
+use crate::repository::AnyEventRepository;
+use crate::store::EventStore;
+
+/// How often a command is tried when it keeps losing races.
+const MAX_ATTEMPTS: u32 = 12;
+
+/// The result of an accepted command.
+#[derive(Debug, Clone)]
+pub struct Executed<A> {
+    /// The aggregate's state after the command.
+    pub state: A,
+    /// How many events were appended (0 when the command was already satisfied).
+    pub appended: usize,
+    /// Global position of the last appended event, or of the aggregate's latest
+    /// event when nothing was appended (0 if it has none).
+    pub position: i64,
+}
+
+/// Executes commands of one aggregate type.
+pub struct Executor<A>
+where
+    A: Aggregate,
+{
+    events: PersistedEventStore<AnyEventRepository, A>,
+    services: A::Services,
+    store: EventStore,
+}
+
+impl<A> Executor<A>
+where
+    A: Aggregate + InMeetup + Clone,
+    A::Command: Clone,
+{
+    pub fn new(store: &EventStore, services: A::Services) -> Self {
+        Self {
+            events: PersistedEventStore::new_event_store(AnyEventRepository::new(store)),
+            services,
+            store: store.clone(),
+        }
+    }
+
+    /// Loads the aggregate's current state; `None` if it has no events.
+    pub async fn load(&self, aggregate_id: &str) -> Result<Option<A>, CommandError<A::Error>> {
+        let context = self
+            .events
+            .load_aggregate(aggregate_id)
+            .await
+            .map_err(fail)?;
+        Ok((context.current_sequence > 0).then_some(context.aggregate))
+    }
+
+    /// Executes `command` on the aggregate `aggregate_id`.
+    pub async fn execute(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        ctx: &CommandContext,
+    ) -> Result<Executed<A>, CommandError<A::Error>> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut loaded = self
+                .events
+                .load_aggregate(aggregate_id)
+                .await
+                .map_err(fail)?;
+            let sink = EventSink::default();
+            loaded
+                .aggregate
+                .handle(command.clone(), &self.services, &sink)
+                .await
+                .map_err(CommandError::Refused)?;
+            let events = sink.collect().await;
+            let state = loaded.aggregate.clone();
+            if events.is_empty() {
+                let position = self
+                    .position_of(aggregate_id, loaded.current_sequence)
+                    .await?;
+                return Ok(Executed {
+                    state,
+                    appended: 0,
+                    position,
+                });
+            }
+            let metadata = ctx.metadata(state.meetup_id());
+            match self.events.commit(events, loaded, metadata).await {
+                Ok(committed) => {
+                    let last = committed.last().map(|e| e.sequence).unwrap_or_default();
+                    let position = self.position_of(aggregate_id, last).await?;
+                    return Ok(Executed {
+                        state,
+                        appended: committed.len(),
+                        position,
+                    });
+                }
+                Err(err) => match classify(err) {
+                    Failure::Retry if attempt < MAX_ATTEMPTS => backoff(attempt).await,
+                    Failure::Retry => {
+                        tracing::warn!(
+                            aggregate = A::TYPE,
+                            aggregate_id,
+                            "gave up after conflicts"
+                        );
+                        return Err(CommandError::Conflict);
+                    }
+                    Failure::Fail(err) => return Err(err),
+                },
+            }
+        }
+    }
+
+    async fn position_of(
+        &self,
+        aggregate_id: &str,
+        sequence: usize,
+    ) -> Result<i64, CommandError<A::Error>> {
+        if sequence == 0 {
+            return Ok(0);
+        }
+        match self
+            .store
+            .position_of(A::TYPE, aggregate_id, sequence)
+            .await
+        {
+            Ok(Some(position)) => Ok(position),
+            Ok(None) => Err(CommandError::Internal(format!(
+                "appended event {}/{aggregate_id}/{sequence} not found",
+                A::TYPE
+            ))),
+            Err(err) => match crate::error::classify_sqlx(&err) {
+                Failure::Fail(e) => Err(e),
+                Failure::Retry => Err(CommandError::Unavailable(err.to_string())),
+            },
+        }
+    }
+}
+
+/// Maps a failure where retrying is not an option (loading).
+fn fail<E: std::error::Error>(err: cqrs_es::AggregateError<E>) -> CommandError<E> {
+    match classify(err) {
+        Failure::Fail(e) => e,
+        Failure::Retry => CommandError::Conflict,
+    }
+}
+
+/// Waits a little, more with each attempt, with jitter so that the losers of a
+/// race do not collide again in lockstep.
+async fn backoff(attempt: u32) {
+    let max_ms = 2u64.saturating_mul(u64::from(attempt)).min(50);
+    let ms = rand::thread_rng().gen_range(1..=max_ms.max(2));
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}

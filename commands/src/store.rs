@@ -1,0 +1,182 @@
+//! The event store's connection: which database it is, how to reach it, its
+//! migrations, and the one query the write side adds to what cqrs-es does
+//! (the global position of an appended event).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{PgPool, SqlitePool};
+
+/// Which database holds the events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventStoreKind {
+    Postgres,
+    Sqlite,
+}
+
+impl EventStoreKind {
+    /// Recognises `postgres://…`, `postgresql://…` and `sqlite:…` URLs.
+    pub fn of_url(url: &str) -> Result<Self, EventStoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else {
+            Err(EventStoreError::UnsupportedUrl)
+        }
+    }
+}
+
+/// Why the event store could not be opened or used.
+#[derive(Debug, thiserror::Error)]
+pub enum EventStoreError {
+    #[error("the event store URL must start with postgres://, postgresql:// or sqlite:")]
+    UnsupportedUrl,
+    #[error("the event store URL is invalid: {0}")]
+    InvalidUrl(#[source] sqlx::Error),
+    #[error("cannot reach the event store: {0}")]
+    Unreachable(#[source] sqlx::Error),
+    #[error("migrating the event store failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("event store query failed: {0}")]
+    Query(#[source] sqlx::Error),
+}
+
+/// Connection pools of the event store, one kind or the other.
+#[derive(Clone, Debug)]
+pub enum EventStore {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+/// How the pool behaves; the defaults suit a laptop and a small pod alike.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    /// How long a command waits for a connection before the API answers 503.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl EventStore {
+    /// Opens the store at `url`. Postgres pools connect lazily so the process can
+    /// start (and report itself not ready) while the database is down; a SQLite
+    /// file is created if missing.
+    pub async fn connect(url: &str, settings: PoolSettings) -> Result<Self, EventStoreError> {
+        match EventStoreKind::of_url(url)? {
+            EventStoreKind::Postgres => {
+                let pool = PgPoolOptions::new()
+                    .max_connections(settings.max_connections)
+                    .acquire_timeout(settings.acquire_timeout)
+                    .connect_lazy(url)
+                    .map_err(EventStoreError::InvalidUrl)?;
+                Ok(Self::Postgres(pool))
+            }
+            EventStoreKind::Sqlite => {
+                let options = sqlite_options(url)?;
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(settings.max_connections.min(8))
+                    .acquire_timeout(settings.acquire_timeout)
+                    .connect_with(options)
+                    .await
+                    .map_err(EventStoreError::Unreachable)?;
+                Ok(Self::Sqlite(pool))
+            }
+        }
+    }
+
+    /// Which database this is.
+    pub fn kind(&self) -> EventStoreKind {
+        match self {
+            Self::Postgres(_) => EventStoreKind::Postgres,
+            Self::Sqlite(_) => EventStoreKind::Sqlite,
+        }
+    }
+
+    /// Applies the event-store migrations of this kind. Safe to run again.
+    pub async fn migrate(&self) -> Result<(), EventStoreError> {
+        match self {
+            Self::Postgres(pool) => {
+                let mut migrator = sqlx::migrate!("../migrations/eventstore/postgres");
+                migrator.set_ignore_missing(true);
+                migrator.run(pool).await?;
+            }
+            Self::Sqlite(pool) => {
+                let mut migrator = sqlx::migrate!("../migrations/eventstore/sqlite");
+                migrator.set_ignore_missing(true);
+                migrator.run(pool).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Answers whether the store is reachable now.
+    pub async fn ping(&self) -> Result<(), EventStoreError> {
+        let result = match self {
+            Self::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()),
+            Self::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()),
+        };
+        result.map_err(EventStoreError::Unreachable)
+    }
+
+    /// The global position of one stored event, identified as cqrs-es knows it.
+    pub async fn position_of(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        sequence: usize,
+    ) -> Result<Option<i64>, sqlx::Error> {
+        const SQL_PG: &str = "SELECT global_position FROM events \
+             WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3";
+        const SQL_SQLITE: &str = "SELECT global_position FROM events \
+             WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND sequence = ?3";
+        let sequence = i64::try_from(sequence).unwrap_or(i64::MAX);
+        match self {
+            Self::Postgres(pool) => {
+                sqlx::query_scalar(SQL_PG)
+                    .bind(aggregate_type)
+                    .bind(aggregate_id)
+                    .bind(sequence)
+                    .fetch_optional(pool)
+                    .await
+            }
+            Self::Sqlite(pool) => {
+                sqlx::query_scalar(SQL_SQLITE)
+                    .bind(aggregate_type)
+                    .bind(aggregate_id)
+                    .bind(sequence)
+                    .fetch_optional(pool)
+                    .await
+            }
+        }
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        match self {
+            Self::Postgres(pool) => pool.close().await,
+            Self::Sqlite(pool) => pool.close().await,
+        }
+    }
+}
+
+/// SQLite settings shared by every pool on the embedded file: WAL so readers
+/// never block the writer, and a generous busy timeout so concurrent writers wait
+/// for each other instead of failing.
+pub fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, EventStoreError> {
+    Ok(SqliteConnectOptions::from_str(url)
+        .map_err(EventStoreError::InvalidUrl)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(Duration::from_secs(10)))
+}
