@@ -57,11 +57,8 @@ async fn not_found() -> ApiError {
     ApiError::NotFound("No such resource.")
 }
 
-async fn method_not_allowed() -> Response {
-    let mut response =
-        ApiError::BadRequest("This method is not allowed here.".into()).into_response();
-    *response.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
-    response
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }
 
 /// A panic is a bug: log it and answer 500 instead of dropping the connection.

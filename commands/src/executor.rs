@@ -20,7 +20,7 @@ use crate::repository::AnyEventRepository;
 use crate::store::EventStore;
 
 /// How often a command is tried when it keeps losing races.
-const MAX_ATTEMPTS: u32 = 12;
+const MAX_ATTEMPTS: u32 = 25;
 
 /// The result of an accepted command.
 #[derive(Debug, Clone)]
@@ -164,7 +164,7 @@ fn fail<E: std::error::Error>(err: cqrs_es::AggregateError<E>) -> CommandError<E
 /// Waits a little, more with each attempt, with jitter so that the losers of a
 /// race do not collide again in lockstep.
 async fn backoff(attempt: u32) {
-    let max_ms = 2u64.saturating_mul(u64::from(attempt)).min(50);
+    let max_ms = 4u64.saturating_mul(u64::from(attempt)).min(100);
     let ms = rand::thread_rng().gen_range(1..=max_ms.max(2));
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }

@@ -1,6 +1,6 @@
 //! Meetups: create, read by id or join code, change (organizer only).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
@@ -13,6 +13,7 @@ use super::views::{MeetupBody, MeetupResponse};
 use crate::auth::{new_organizer_key, Credential};
 use crate::error::ApiError;
 use crate::json::Json;
+use crate::path::Path;
 use crate::request::RequestMeta;
 use crate::state::AppState;
 

@@ -1,7 +1,8 @@
 //! Questions: post (participant), read, edit and withdraw (author), moderate
 //! (organizer).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
@@ -18,6 +19,7 @@ use super::views::{QuestionBody, QuestionResponse};
 use crate::auth::Credential;
 use crate::error::ApiError;
 use crate::json::Json;
+use crate::path::Path;
 use crate::request::RequestMeta;
 use crate::state::AppState;
 
@@ -171,11 +173,12 @@ struct DeleteParams {
 async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(params): Query<DeleteParams>,
+    params: Result<Query<DeleteParams>, QueryRejection>,
     credential: Credential,
     meta: RequestMeta,
 ) -> Result<axum::Json<QuestionResponse>, ApiError> {
     let id: QuestionId = parse_id(&id, NO_SUCH_QUESTION)?;
+    let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let (command, actor) = match &credential {
         Credential::Participant(by) => (
             QuestionCommand::Withdraw { by: *by },

@@ -1,6 +1,6 @@
 //! Likes: `PUT` and `DELETE /questions/{id}/vote`, both idempotent.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::put;
 use axum::Router;
 use qicoo_commands::Actor;
@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::parse_id;
 use crate::auth::Credential;
 use crate::error::ApiError;
+use crate::path::Path;
 use crate::request::RequestMeta;
 use crate::state::AppState;
 

@@ -1,0 +1,9 @@
+//! Qicoo's API tests: the real application on port 0, against both event stores
+//! (a temporary SQLite file and a freshly created Postgres database per test).
+//! One test binary with modules, to link once.
+
+mod support;
+
+mod concurrency;
+mod errors;
+mod flows;

@@ -1,0 +1,249 @@
+//! `spawn_app`: starts Qicoo on a free port over a fresh store and hands back a
+//! client for it. Logs appear only when `TEST_LOG` is set.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+use qicoo_api::config::Cli;
+use qicoo_api::{app, AppState, HttpSettings};
+use qicoo_commands::EventStore;
+use qicoo_testkit::PgTestDb;
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::{json, Value};
+
+/// Which event store a test runs against.
+#[derive(Debug, Clone, Copy)]
+pub enum Store {
+    Sqlite,
+    Postgres,
+}
+
+/// A running Qicoo and what it needs to be cleaned up.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub store_url: String,
+    server: tokio::task::JoinHandle<()>,
+    _dir: Option<tempfile::TempDir>,
+    pg: Option<PgTestDb>,
+}
+
+fn init_logs() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        qicoo_api::telemetry::init(qicoo_api::config::LogFormat::Text);
+    }
+}
+
+const TEST_SECRET: &str = "test-secret-of-at-least-sixteen-bytes";
+
+/// Starts the app over a fresh store; `None` when the store's service is down
+/// outside CI (the test then skips).
+pub async fn spawn_app(store: Store) -> Option<TestApp> {
+    init_logs();
+    let (url, dir, pg) = match store {
+        Store::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}", dir.path().join("qicoo.db").display());
+            (url, Some(dir), None)
+        }
+        Store::Postgres => {
+            let db = PgTestDb::create().await?;
+            (db.url.clone(), None, Some(db))
+        }
+    };
+    let args = Cli::try_parse_from(["qicoo", "--event-store-url", &url, "--secret", TEST_SECRET])
+        .expect("valid arguments")
+        .serve_args();
+    let state = qicoo_api::serve::build_state(&args)
+        .await
+        .expect("app starts");
+    Some(serve_state(state, url, dir, pg).await)
+}
+
+/// Serves an already built state.
+pub async fn serve_state(
+    state: AppState,
+    store_url: String,
+    dir: Option<tempfile::TempDir>,
+    pg: Option<PgTestDb>,
+) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let router = app(
+        state.clone(),
+        HttpSettings {
+            max_body_bytes: 16 * 1024,
+        },
+    );
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .expect("server runs");
+    });
+    TestApp {
+        base: format!("http://{addr}/api/v1"),
+        client: reqwest::Client::new(),
+        state,
+        store_url,
+        server,
+        _dir: dir,
+        pg,
+    }
+}
+
+/// A meetup created through the API.
+pub struct TestMeetup {
+    pub id: String,
+    pub code: String,
+    pub key: String,
+}
+
+impl TestApp {
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.base))
+    }
+
+    /// Sends JSON with an optional bearer credential.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let mut request = self.request(method, path);
+        if let Some(auth) = auth {
+            request = request.bearer_auth(auth);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    pub async fn create_meetup(&self, moderated: bool) -> TestMeetup {
+        let response = self
+            .send(
+                Method::POST,
+                "/meetups",
+                None,
+                Some(json!({"title": "Rust Tokyo", "moderated": moderated})),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.expect("json");
+        TestMeetup {
+            id: body["meetup"]["id"].as_str().expect("id").to_owned(),
+            code: body["meetup"]["code"].as_str().expect("code").to_owned(),
+            key: body["organizer_key"].as_str().expect("key").to_owned(),
+        }
+    }
+
+    pub async fn participant(&self) -> String {
+        let response = self.send(Method::POST, "/participants", None, None).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.expect("json");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Posts a question and returns its id.
+    pub async fn post_question(&self, meetup: &TestMeetup, token: &str, text: &str) -> String {
+        let response = self
+            .send(
+                Method::POST,
+                &format!("/meetups/{}/questions", meetup.id),
+                Some(token),
+                Some(json!({"text": text})),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.expect("json");
+        body["question"]["id"].as_str().expect("id").to_owned()
+    }
+
+    /// How many events of a type the store holds.
+    pub async fn count_events(&self, event_type: &str) -> i64 {
+        match self.state.commands.store() {
+            EventStore::Postgres(pool) => {
+                sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = $1")
+                    .bind(event_type)
+                    .fetch_one(pool)
+                    .await
+                    .expect("count")
+            }
+            EventStore::Sqlite(pool) => {
+                sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = ?1")
+                    .bind(event_type)
+                    .fetch_one(pool)
+                    .await
+                    .expect("count")
+            }
+        }
+    }
+
+    /// The metadata of the latest event of a type.
+    pub async fn last_metadata(&self, event_type: &str) -> Value {
+        let text: String = match self.state.commands.store() {
+            EventStore::Postgres(pool) => sqlx::query_scalar(
+                "SELECT metadata::text FROM events WHERE event_type = $1 ORDER BY global_position DESC LIMIT 1",
+            )
+            .bind(event_type)
+            .fetch_one(pool)
+            .await
+            .expect("metadata"),
+            EventStore::Sqlite(pool) => sqlx::query_scalar(
+                "SELECT metadata FROM events WHERE event_type = ?1 ORDER BY global_position DESC LIMIT 1",
+            )
+            .bind(event_type)
+            .fetch_one(pool)
+            .await
+            .expect("metadata"),
+        };
+        serde_json::from_str(&text).expect("metadata is JSON")
+    }
+
+    /// Stops the server and drops what the test created.
+    pub async fn cleanup(self) {
+        self.server.abort();
+        self.state.commands.store().close().await;
+        if let Some(pg) = self.pg {
+            pg.drop_db().await;
+        }
+    }
+}
+
+/// Runs a scenario against both stores: `both!(name)` expects an
+/// `async fn name(app: &TestApp)` in scope.
+#[macro_export]
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_sqlite() {
+                if let Some(app) = $crate::support::spawn_app($crate::support::Store::Sqlite).await
+                {
+                    super::$name(&app).await;
+                    app.cleanup().await;
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_postgres() {
+                if let Some(app) =
+                    $crate::support::spawn_app($crate::support::Store::Postgres).await
+                {
+                    super::$name(&app).await;
+                    app.cleanup().await;
+                }
+            }
+        }
+    };
+}
