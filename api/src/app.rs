@@ -4,15 +4,16 @@ use std::any::Any;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
+use axum::routing::get;
+use axum::{middleware, Router};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
-use crate::http;
 use crate::request::REQUEST_ID_HEADER;
 use crate::state::AppState;
+use crate::{http, metrics};
 
 /// Settings of the HTTP layer itself.
 #[derive(Debug, Clone, Copy)]
@@ -23,6 +24,8 @@ pub struct HttpSettings {
 
 /// The whole application, ready to serve.
 pub fn app(state: AppState, settings: HttpSettings) -> Router {
+    // Install the recorder before the first request is counted.
+    metrics::handle();
     let request_id = axum::http::HeaderName::from_static(REQUEST_ID_HEADER);
     let api = http::router()
         .fallback(not_found)
@@ -30,7 +33,9 @@ pub fn app(state: AppState, settings: HttpSettings) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(http::health::router())
+        .route("/metrics", get(metrics::render))
         .fallback(not_found)
+        .route_layer(middleware::from_fn(metrics::track))
         .with_state(state)
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(CatchPanicLayer::custom(panic_response))

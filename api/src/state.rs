@@ -15,6 +15,18 @@ pub struct AppState {
     pub signer: Signer,
 }
 
+impl AppState {
+    /// Publishes the database pools' use as gauges (called at each scrape).
+    pub fn record_pool_gauges(&self) {
+        let (size, idle) = self.commands.store().pool_usage();
+        let in_use = size.saturating_sub(idle);
+        metrics::gauge!("qicoo_db_pool_connections", "pool" => "event_store", "state" => "in_use")
+            .set(f64::from(in_use));
+        metrics::gauge!("qicoo_db_pool_connections", "pool" => "event_store", "state" => "idle")
+            .set(f64::from(idle));
+    }
+}
+
 impl HasSigner for AppState {
     fn signer(&self) -> &Signer {
         &self.signer

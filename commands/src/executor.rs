@@ -67,8 +67,34 @@ where
         Ok((context.current_sequence > 0).then_some(context.aggregate))
     }
 
-    /// Executes `command` on the aggregate `aggregate_id`.
+    /// Executes `command` on the aggregate `aggregate_id`, counting the outcome
+    /// (`qicoo_commands_total`) and the events appended
+    /// (`qicoo_events_appended_total`).
     pub async fn execute(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        ctx: &CommandContext,
+    ) -> Result<Executed<A>, CommandError<A::Error>> {
+        let result = self.try_execute(aggregate_id, command, ctx).await;
+        let outcome = match &result {
+            Ok(executed) if executed.appended > 0 => "applied",
+            Ok(_) => "unchanged",
+            Err(CommandError::Refused(_)) => "refused",
+            Err(CommandError::Conflict) => "conflict",
+            Err(CommandError::Unavailable(_)) => "unavailable",
+            Err(CommandError::Internal(_)) => "error",
+        };
+        metrics::counter!("qicoo_commands_total", "aggregate" => A::TYPE, "outcome" => outcome)
+            .increment(1);
+        if let Ok(executed) = &result {
+            metrics::counter!("qicoo_events_appended_total", "aggregate" => A::TYPE)
+                .increment(executed.appended as u64);
+        }
+        result
+    }
+
+    async fn try_execute(
         &self,
         aggregate_id: &str,
         command: A::Command,

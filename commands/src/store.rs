@@ -161,6 +161,14 @@ impl EventStore {
         }
     }
 
+    /// Connections in the pool and how many of them are idle.
+    pub fn pool_usage(&self) -> (u32, u32) {
+        match self {
+            Self::Postgres(pool) => (pool.size(), u32::try_from(pool.num_idle()).unwrap_or(0)),
+            Self::Sqlite(pool) => (pool.size(), u32::try_from(pool.num_idle()).unwrap_or(0)),
+        }
+    }
+
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
         match self {

@@ -351,3 +351,27 @@ async fn participant_tokens_survive_a_restart_of_the_embedded_default() {
     assert_eq!(response.status(), StatusCode::CREATED);
     app.cleanup().await;
 }
+
+async fn metrics_count_requests_by_route_and_commands_by_outcome(app: &TestApp) {
+    let meetup = app.create_meetup(false).await;
+    let token = app.participant().await;
+    app.post_question(&meetup, &token, "Measured?").await;
+    let response = app
+        .client
+        .get(app.base.replace("/api/v1", "/metrics"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.expect("text");
+    for expected in [
+        "qicoo_http_requests_total{method=\"POST\",route=\"/api/v1/meetups\",status=\"201\"}",
+        "qicoo_http_request_duration_seconds_bucket{method=\"POST\",route=\"/api/v1/meetups/{id}/questions\",status=\"201\",le=\"0.5\"}",
+        "qicoo_commands_total{aggregate=\"Question\",outcome=\"applied\"}",
+        "qicoo_events_appended_total{aggregate=\"Meetup\"}",
+        "qicoo_db_pool_connections{pool=\"event_store\",state=\"idle\"}",
+    ] {
+        assert!(text.contains(expected), "missing {expected} in\n{text}");
+    }
+}
+both!(metrics_count_requests_by_route_and_commands_by_outcome);
