@@ -1,0 +1,266 @@
+//! A deliberately small layer over sqlx that lets the read model's logic be
+//! written once for MySQL and SQLite: statements take a list of [`Value`]s and
+//! rows come back as lists of values of the [`Kind`]s asked for. Both
+//! databases use `?` placeholders; the few statements that differ ask the
+//! [`Dialect`].
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::error::StoreError;
+
+pub(crate) const STORE: &str = "read model";
+
+/// A value bound to, or read from, a statement.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Value {
+    Null,
+    Int(i64),
+    Text(String),
+    Bool(bool),
+    Time(DateTime<Utc>),
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Self::Int(v)
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Self::Bool(v)
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Self::Text(v)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Self::Text(v.to_owned())
+    }
+}
+impl From<Option<String>> for Value {
+    fn from(v: Option<String>) -> Self {
+        v.map_or(Self::Null, Self::Text)
+    }
+}
+impl From<DateTime<Utc>> for Value {
+    fn from(v: DateTime<Utc>) -> Self {
+        Self::Time(v)
+    }
+}
+
+/// The type a column is read as.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Kind {
+    Int,
+    Text,
+    OptText,
+    Bool,
+    Time,
+}
+
+/// One row, its values in the order of the kinds asked for.
+#[derive(Clone, Debug)]
+pub(crate) struct Row(pub Vec<Value>);
+
+fn mismatch(i: usize, want: &str) -> StoreError {
+    StoreError::failed(STORE, format!("column {i} is not {want}"))
+}
+
+impl Row {
+    pub fn int(&self, i: usize) -> Result<i64, StoreError> {
+        match self.0.get(i) {
+            Some(Value::Int(v)) => Ok(*v),
+            _ => Err(mismatch(i, "an integer")),
+        }
+    }
+    pub fn text(&self, i: usize) -> Result<String, StoreError> {
+        match self.0.get(i) {
+            Some(Value::Text(v)) => Ok(v.clone()),
+            _ => Err(mismatch(i, "text")),
+        }
+    }
+    pub fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        match self.0.get(i) {
+            Some(Value::Text(v)) => Ok(Some(v.clone())),
+            Some(Value::Null) => Ok(None),
+            _ => Err(mismatch(i, "text or null")),
+        }
+    }
+    pub fn bool(&self, i: usize) -> Result<bool, StoreError> {
+        match self.0.get(i) {
+            Some(Value::Bool(v)) => Ok(*v),
+            _ => Err(mismatch(i, "a boolean")),
+        }
+    }
+    pub fn time(&self, i: usize) -> Result<DateTime<Utc>, StoreError> {
+        match self.0.get(i) {
+            Some(Value::Time(v)) => Ok(*v),
+            _ => Err(mismatch(i, "a time")),
+        }
+    }
+}
+
+/// Which SQL dialect a statement must be written in, where they differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    MySql,
+}
+
+impl Dialect {
+    /// `INSERT` that silently skips rows whose key exists.
+    pub(crate) fn insert_ignore(self) -> &'static str {
+        match self {
+            Self::Sqlite => "INSERT OR IGNORE",
+            Self::MySql => "INSERT IGNORE",
+        }
+    }
+
+    /// Adds the given counts to a minute of activity, creating it if needed.
+    pub(crate) fn add_activity(self, table: &str) -> String {
+        let insert = format!(
+            "INSERT INTO {table} (meetup_id, minute, questions, likes, active_participants)
+             VALUES (?, ?, ?, ?, ?)"
+        );
+        match self {
+            Self::Sqlite => format!(
+                "{insert} ON CONFLICT (meetup_id, minute) DO UPDATE SET
+                   questions = questions + excluded.questions,
+                   likes = likes + excluded.likes,
+                   active_participants = active_participants + excluded.active_participants"
+            ),
+            Self::MySql => format!(
+                "{insert} ON DUPLICATE KEY UPDATE
+                   questions = questions + VALUES(questions),
+                   likes = likes + VALUES(likes),
+                   active_participants = active_participants + VALUES(active_participants)"
+            ),
+        }
+    }
+}
+
+/// A transaction of the read-model database.
+#[async_trait]
+pub(crate) trait SqlTx: Send {
+    /// Runs a statement; returns the number of rows it matched.
+    async fn execute(&mut self, sql: &str, args: Vec<Value>) -> Result<u64, sqlx::Error>;
+    async fn commit(self: Box<Self>) -> Result<(), sqlx::Error>;
+}
+
+/// A connection pool of the read-model database.
+#[async_trait]
+pub(crate) trait SqlPool: Send + Sync {
+    fn dialect(&self) -> Dialect;
+    /// Starts a transaction that writes (SQLite: takes the write lock at once,
+    /// so reads inside it never go stale).
+    async fn begin(&self) -> Result<Box<dyn SqlTx>, sqlx::Error>;
+    async fn execute(&self, sql: &str, args: Vec<Value>) -> Result<u64, sqlx::Error>;
+    async fn fetch(
+        &self,
+        sql: &str,
+        args: Vec<Value>,
+        kinds: &[Kind],
+    ) -> Result<Vec<Row>, sqlx::Error>;
+}
+
+/// Implements [`SqlPool`] and [`SqlTx`] for one sqlx database.
+macro_rules! sql_backend {
+    ($pool:ident, $tx:ident, $db:ty, $dialect:expr, $begin:literal) => {
+        /// A read-model connection pool.
+        pub(crate) struct $pool(pub(crate) sqlx::Pool<$db>);
+
+        struct $tx(sqlx::Transaction<'static, $db>);
+
+        fn bind_all<'q>(
+            mut query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+            args: Vec<$crate::readmodel::sql::Value>,
+        ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
+            use $crate::readmodel::sql::Value;
+            for arg in args {
+                query = match arg {
+                    Value::Null => query.bind(Option::<String>::None),
+                    Value::Int(v) => query.bind(v),
+                    Value::Text(v) => query.bind(v),
+                    Value::Bool(v) => query.bind(v),
+                    Value::Time(v) => query.bind(v),
+                };
+            }
+            query
+        }
+
+        fn decode_row(
+            row: &<$db as sqlx::Database>::Row,
+            kinds: &[$crate::readmodel::sql::Kind],
+        ) -> Result<$crate::readmodel::sql::Row, sqlx::Error> {
+            use sqlx::Row as _;
+            use $crate::readmodel::sql::{Kind, Value};
+            let mut values = Vec::with_capacity(kinds.len());
+            for (i, kind) in kinds.iter().enumerate() {
+                values.push(match kind {
+                    Kind::Int => Value::Int(row.try_get::<i64, _>(i)?),
+                    Kind::Text => Value::Text(row.try_get::<String, _>(i)?),
+                    Kind::OptText => row
+                        .try_get::<Option<String>, _>(i)?
+                        .map_or(Value::Null, Value::Text),
+                    Kind::Bool => Value::Bool(row.try_get::<bool, _>(i)?),
+                    Kind::Time => Value::Time(row.try_get::<chrono::DateTime<chrono::Utc>, _>(i)?),
+                });
+            }
+            Ok($crate::readmodel::sql::Row(values))
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::readmodel::sql::SqlTx for $tx {
+            async fn execute(
+                &mut self,
+                sql: &str,
+                args: Vec<$crate::readmodel::sql::Value>,
+            ) -> Result<u64, sqlx::Error> {
+                let done = bind_all(sqlx::query(sql), args)
+                    .execute(&mut *self.0)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn commit(self: Box<Self>) -> Result<(), sqlx::Error> {
+                self.0.commit().await
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::readmodel::sql::SqlPool for $pool {
+            fn dialect(&self) -> $crate::readmodel::sql::Dialect {
+                $dialect
+            }
+
+            async fn begin(&self) -> Result<Box<dyn $crate::readmodel::sql::SqlTx>, sqlx::Error> {
+                Ok(Box::new($tx(self.0.begin_with($begin).await?)))
+            }
+
+            async fn execute(
+                &self,
+                sql: &str,
+                args: Vec<$crate::readmodel::sql::Value>,
+            ) -> Result<u64, sqlx::Error> {
+                let done = bind_all(sqlx::query(sql), args).execute(&self.0).await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn fetch(
+                &self,
+                sql: &str,
+                args: Vec<$crate::readmodel::sql::Value>,
+                kinds: &[$crate::readmodel::sql::Kind],
+            ) -> Result<Vec<$crate::readmodel::sql::Row>, sqlx::Error> {
+                let rows = bind_all(sqlx::query(sql), args).fetch_all(&self.0).await?;
+                rows.iter().map(|r| decode_row(r, kinds)).collect()
+            }
+        }
+    };
+}
+
+pub(crate) use sql_backend;

@@ -1,0 +1,95 @@
+//! The read model's SQLite adapter: the embedded default, in the same file as
+//! the event store.
+
+use sqlx::SqlitePool;
+
+use super::sql::{sql_backend, Dialect, Kind, SqlPool};
+
+sql_backend!(
+    SqliteBackend,
+    SqliteTx,
+    sqlx::Sqlite,
+    Dialect::Sqlite,
+    "BEGIN IMMEDIATE"
+);
+
+impl SqliteBackend {
+    pub(crate) fn new(pool: SqlitePool) -> Self {
+        Self(pool)
+    }
+}
+
+/// Suffix toggled on index names of fresh tables, so the indexes of a table
+/// swapped in by one replay never collide with those of the next one.
+const INDEX_SUFFIX: &str = "__r";
+
+/// Creates empty copies of `tables` named `<table><suffix>`, from the
+/// definitions the migrations left in `sqlite_master`.
+pub(crate) async fn create_copies(
+    pool: &SqliteBackend,
+    tables: &[&str],
+    suffix: &str,
+) -> Result<(), sqlx::Error> {
+    for table in tables {
+        let copy = format!("{table}{suffix}");
+        pool.execute(&format!("DROP TABLE IF EXISTS {copy}"), vec![])
+            .await?;
+        let rows = pool
+            .fetch(
+                "SELECT type, name, sql FROM sqlite_master
+                 WHERE tbl_name = ? AND sql IS NOT NULL ORDER BY type DESC",
+                vec![(*table).into()],
+                &[Kind::Text, Kind::Text, Kind::Text],
+            )
+            .await?;
+        for row in rows {
+            let (Ok(kind), Ok(name), Ok(sql)) = (row.text(0), row.text(1), row.text(2)) else {
+                continue;
+            };
+            let ddl = if kind == "table" {
+                sql.replacen(
+                    &format!("CREATE TABLE {table}"),
+                    &format!("CREATE TABLE {copy}"),
+                    1,
+                )
+            } else {
+                let fresh = match name.strip_suffix(INDEX_SUFFIX) {
+                    Some(base) => base.to_owned(),
+                    None => format!("{name}{INDEX_SUFFIX}"),
+                };
+                sql.replacen(
+                    &format!("INDEX {name} ON {table} "),
+                    &format!("INDEX {fresh} ON {copy} "),
+                    1,
+                )
+            };
+            if ddl == sql {
+                return Err(sqlx::Error::Protocol(format!(
+                    "cannot derive a copy of {name} from its definition"
+                )));
+            }
+            pool.execute(&ddl, vec![]).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Replaces `tables` with their `<table><suffix>` copies in one transaction.
+pub(crate) async fn swap_in(
+    pool: &SqliteBackend,
+    tables: &[&str],
+    suffix: &str,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.0.begin_with("BEGIN IMMEDIATE").await?;
+    for table in tables {
+        for sql in [
+            format!("DROP TABLE IF EXISTS {table}__old"),
+            format!("ALTER TABLE {table} RENAME TO {table}__old"),
+            format!("ALTER TABLE {table}{suffix} RENAME TO {table}"),
+            format!("DROP TABLE {table}__old"),
+        ] {
+            sqlx::query(&sql).execute(&mut *tx).await?;
+        }
+    }
+    tx.commit().await
+}
