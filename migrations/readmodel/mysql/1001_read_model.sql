@@ -17,7 +17,7 @@ CREATE TABLE meetups
     updated_at    DATETIME(6)  NOT NULL,
     last_position BIGINT       NOT NULL,
     UNIQUE KEY meetups_code (code)
-) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
 
 CREATE TABLE questions
 (
@@ -36,7 +36,7 @@ CREATE TABLE questions
     last_position   BIGINT       NOT NULL,
     KEY questions_recent (meetup_id, posted_position),
     KEY questions_top (meetup_id, likes, posted_position)
-) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
 
 CREATE TABLE votes
 (
@@ -46,7 +46,7 @@ CREATE TABLE votes
     cast_at        DATETIME(6) NOT NULL,
     PRIMARY KEY (question_id, participant_id),
     KEY votes_by_participant (participant_id, question_id)
-) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
 
 -- Per meetup and minute: questions posted, likes cast, and how many distinct
 -- participants posted or liked (counted through activity_participants).
@@ -58,7 +58,7 @@ CREATE TABLE activity
     likes               BIGINT      NOT NULL,
     active_participants BIGINT      NOT NULL,
     PRIMARY KEY (meetup_id, minute)
-) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
 
 CREATE TABLE activity_participants
 (
@@ -66,7 +66,7 @@ CREATE TABLE activity_participants
     minute         DATETIME    NOT NULL,
     participant_id VARCHAR(36) NOT NULL,
     PRIMARY KEY (meetup_id, minute, participant_id)
-) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
 
 -- Where each projection stored in this database has got. Swapped together
 -- with the tables above on replay, so data and checkpoint always match.
@@ -78,7 +78,7 @@ CREATE TABLE projection_checkpoints
     max_position    BIGINT      NOT NULL,
     watermark       BIGINT      NOT NULL,
     updated_at      DATETIME(6) NOT NULL
-) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
 
 -- Keeps two replays of one projection from running at once. A holder renews
 -- its lease while it works; an expired lease may be taken over.
@@ -87,4 +87,4 @@ CREATE TABLE replay_locks
     name       VARCHAR(64)  NOT NULL PRIMARY KEY,
     holder     VARCHAR(64)  NOT NULL,
     expires_at BIGINT       NOT NULL
-) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;

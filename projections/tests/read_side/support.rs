@@ -1,0 +1,423 @@
+//! Test support: throw-away event stores (SQLite file or Postgres database)
+//! with events appended straight into the `events` table, the read-side
+//! configurations that go with them, and builders of domain events.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use qicoo_domain::{
+    metadata, MeetupEvent, MeetupId, OrganizerKeyHash, ParticipantId, QuestionEvent, QuestionId,
+    VoteEvent,
+};
+use qicoo_projections::{ReadSide, ReadSideConfig, WorkerSettings};
+use qicoo_testkit::{MySqlTestDb, PgTestDb, RedisTestPrefix};
+use serde_json::{json, Value};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{PgPool, SqlitePool};
+
+/// Logs to stderr when `TEST_LOG` is set.
+pub fn init_logs() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("qicoo_projections=debug,info")
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+/// One event to append.
+#[derive(Clone, Debug)]
+pub struct Ev {
+    pub aggregate_type: &'static str,
+    pub aggregate_id: String,
+    pub payload: Value,
+    pub meetup_id: MeetupId,
+}
+
+impl Ev {
+    fn event_type(&self) -> String {
+        match &self.payload {
+            Value::String(s) => s.clone(),
+            Value::Object(map) => map.keys().next().cloned().unwrap_or_default(),
+            _ => String::new(),
+        }
+    }
+
+    fn metadata(&self) -> Value {
+        json!({
+            metadata::MEETUP_ID: self.meetup_id.to_string(),
+            metadata::ACTOR: "system",
+            metadata::REQUEST_ID: uuid::Uuid::new_v4().to_string(),
+            metadata::TIME: chrono::Utc::now().to_rfc3339(),
+            metadata::CLIENT: "test",
+        })
+    }
+}
+
+pub fn meetup_created(meetup: MeetupId, code: &str, moderated: bool) -> Ev {
+    Ev {
+        aggregate_type: "Meetup",
+        aggregate_id: meetup.to_string(),
+        payload: serde_json::to_value(MeetupEvent::MeetupCreated {
+            id: meetup,
+            title: format!("Meetup {code}"),
+            code: code.to_owned(),
+            moderated,
+            organizer_key_hash: OrganizerKeyHash::new("hash"),
+        })
+        .expect("serialises"),
+        meetup_id: meetup,
+    }
+}
+
+pub fn meetup_changed(meetup: MeetupId, event: MeetupEvent) -> Ev {
+    Ev {
+        aggregate_type: "Meetup",
+        aggregate_id: meetup.to_string(),
+        payload: serde_json::to_value(event).expect("serialises"),
+        meetup_id: meetup,
+    }
+}
+
+pub fn question_posted(
+    meetup: MeetupId,
+    question: QuestionId,
+    author: ParticipantId,
+    pending: bool,
+) -> Ev {
+    Ev {
+        aggregate_type: "Question",
+        aggregate_id: question.to_string(),
+        payload: serde_json::to_value(QuestionEvent::QuestionPosted {
+            id: question,
+            meetup_id: meetup,
+            author,
+            text: format!("Question {question}?"),
+            author_name: Some("Ada".into()),
+            pending,
+        })
+        .expect("serialises"),
+        meetup_id: meetup,
+    }
+}
+
+pub fn question_changed(meetup: MeetupId, question: QuestionId, event: QuestionEvent) -> Ev {
+    Ev {
+        aggregate_type: "Question",
+        aggregate_id: question.to_string(),
+        payload: serde_json::to_value(event).expect("serialises"),
+        meetup_id: meetup,
+    }
+}
+
+pub fn vote(meetup: MeetupId, question: QuestionId, participant: ParticipantId, cast: bool) -> Ev {
+    let event = if cast {
+        VoteEvent::VoteCast {
+            question_id: question,
+            meetup_id: meetup,
+            participant,
+        }
+    } else {
+        VoteEvent::VoteWithdrawn {
+            question_id: question,
+            meetup_id: meetup,
+            participant,
+        }
+    };
+    Ev {
+        aggregate_type: "Vote",
+        aggregate_id: format!("{question}:{participant}"),
+        payload: serde_json::to_value(event).expect("serialises"),
+        meetup_id: meetup,
+    }
+}
+
+/// A throw-away event store.
+pub enum EventStore {
+    Sqlite {
+        pool: SqlitePool,
+        url: String,
+        _dir: tempfile::TempDir,
+    },
+    Postgres {
+        pool: PgPool,
+        db: PgTestDb,
+    },
+}
+
+/// Aggregate sequence numbers handed out so far, so appends never collide.
+static SEQUENCES: Mutex<Option<HashMap<String, i64>>> = Mutex::new(None);
+
+fn next_sequence(aggregate: &str) -> i64 {
+    let mut map = SEQUENCES.lock().expect("not poisoned");
+    let seq = map.get_or_insert_with(HashMap::new);
+    let next = seq.entry(aggregate.to_owned()).or_insert(0);
+    *next += 1;
+    *next
+}
+
+pub fn sqlite_pool_options(url: &str) -> SqliteConnectOptions {
+    SqliteConnectOptions::from_str(url)
+        .expect("valid url")
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(Duration::from_secs(30))
+}
+
+impl EventStore {
+    /// A migrated SQLite event store in a temporary directory.
+    pub async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("qicoo.db").display());
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(sqlite_pool_options(&url))
+            .await
+            .expect("open sqlite");
+        let mut migrator = sqlx::migrate!("../migrations/eventstore/sqlite");
+        migrator.set_ignore_missing(true);
+        migrator.run(&pool).await.expect("migrate sqlite");
+        Self::Sqlite {
+            pool,
+            url,
+            _dir: dir,
+        }
+    }
+
+    /// A migrated Postgres event store, or `None` when Postgres is down
+    /// (outside CI).
+    pub async fn postgres() -> Option<Self> {
+        let db = PgTestDb::create().await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(40)
+            .connect(&db.url)
+            .await
+            .expect("connect postgres");
+        let mut migrator = sqlx::migrate!("../migrations/eventstore/postgres");
+        migrator.set_ignore_missing(true);
+        migrator.run(&pool).await.expect("migrate postgres");
+        Some(Self::Postgres { pool, db })
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            Self::Sqlite { url, .. } => url.clone(),
+            Self::Postgres { db, .. } => db.url.clone(),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Self::Postgres { .. })
+    }
+
+    /// Appends events in one transaction; returns their global positions.
+    pub async fn append(&self, events: &[Ev]) -> Vec<i64> {
+        match self {
+            Self::Sqlite { pool, .. } => {
+                let mut tx = pool.begin().await.expect("begin");
+                let mut positions = Vec::new();
+                for ev in events {
+                    positions.push(sqlite_insert(&mut tx, ev).await);
+                }
+                tx.commit().await.expect("commit");
+                positions
+            }
+            Self::Postgres { pool, .. } => {
+                let mut tx = pool.begin().await.expect("begin");
+                let mut positions = Vec::new();
+                for ev in events {
+                    positions.push(pg_insert(&mut tx, ev).await);
+                }
+                tx.commit().await.expect("commit");
+                positions
+            }
+        }
+    }
+
+    /// Like counts per question as the events say (cast minus withdrawn).
+    pub async fn likes_in_store(&self) -> HashMap<QuestionId, i64> {
+        let rows: Vec<(String, String)> = match self {
+            Self::Sqlite { pool, .. } => sqlx::query_as(
+                "SELECT event_type, payload FROM events WHERE aggregate_type = 'Vote'",
+            )
+            .fetch_all(pool)
+            .await
+            .expect("read votes"),
+            Self::Postgres { pool, .. } => sqlx::query_as(
+                "SELECT event_type, payload::text FROM events WHERE aggregate_type = 'Vote'",
+            )
+            .fetch_all(pool)
+            .await
+            .expect("read votes"),
+        };
+        let mut likes = HashMap::new();
+        for (event_type, payload) in rows {
+            let payload: Value = serde_json::from_str(&payload).expect("json");
+            let id: QuestionId = payload[&event_type]["question_id"]
+                .as_str()
+                .expect("question id")
+                .parse()
+                .expect("uuid");
+            *likes.entry(id).or_insert(0) += if event_type == "VoteCast" { 1 } else { -1 };
+        }
+        likes
+    }
+
+    pub async fn drop_store(self) {
+        match self {
+            Self::Sqlite { pool, .. } => pool.close().await,
+            Self::Postgres { pool, db } => {
+                pool.close().await;
+                db.drop_db().await;
+            }
+        }
+    }
+}
+
+pub async fn sqlite_insert(tx: &mut sqlx::SqliteConnection, ev: &Ev) -> i64 {
+    sqlx::query_scalar(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                             payload, metadata)
+         VALUES (?, ?, ?, ?, '1', ?, ?) RETURNING global_position",
+    )
+    .bind(ev.aggregate_type)
+    .bind(&ev.aggregate_id)
+    .bind(next_sequence(&ev.aggregate_id))
+    .bind(ev.event_type())
+    .bind(ev.payload.to_string())
+    .bind(ev.metadata().to_string())
+    .fetch_one(&mut *tx)
+    .await
+    .expect("insert event")
+}
+
+pub async fn pg_insert(tx: &mut sqlx::PgConnection, ev: &Ev) -> i64 {
+    sqlx::query_scalar(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                             payload, metadata)
+         VALUES ($1, $2, $3, $4, '1', $5, $6) RETURNING global_position",
+    )
+    .bind(ev.aggregate_type)
+    .bind(&ev.aggregate_id)
+    .bind(next_sequence(&ev.aggregate_id))
+    .bind(ev.event_type())
+    .bind(&ev.payload)
+    .bind(ev.metadata())
+    .fetch_one(&mut *tx)
+    .await
+    .expect("insert event")
+}
+
+/// The stores of one read-side setup, dropped together.
+pub struct Setup {
+    pub events: EventStore,
+    pub config: ReadSideConfig,
+    mysql: Option<MySqlTestDb>,
+    redis: Option<RedisTestPrefix>,
+}
+
+/// Fast workers for tests.
+pub fn test_worker_settings() -> WorkerSettings {
+    WorkerSettings {
+        batch_size: 100,
+        poll_interval: Duration::from_millis(100),
+        max_backoff: Duration::from_millis(500),
+    }
+}
+
+impl Setup {
+    /// The embedded default: SQLite for events and read model, leaderboard
+    /// in memory.
+    pub async fn embedded() -> Self {
+        let events = EventStore::sqlite().await;
+        let mut config = ReadSideConfig::new(events.url());
+        config.worker = test_worker_settings();
+        Self {
+            events,
+            config,
+            mysql: None,
+            redis: None,
+        }
+    }
+
+    /// Scaled out: Postgres, MariaDB, Redis. `None` when a service is down
+    /// (outside CI).
+    pub async fn scaled() -> Option<Self> {
+        let events = EventStore::postgres().await?;
+        let Some(mysql) = MySqlTestDb::create().await else {
+            events.drop_store().await;
+            return None;
+        };
+        let Some(redis) = RedisTestPrefix::create().await else {
+            events.drop_store().await;
+            mysql.drop_db().await;
+            return None;
+        };
+        let mut config = ReadSideConfig::new(events.url());
+        config.read_model_url = Some(mysql.url.clone());
+        config.redis_url = Some(redis.url.clone());
+        config.redis_prefix = redis.prefix.clone();
+        config.worker = test_worker_settings();
+        Some(Self {
+            events,
+            config,
+            mysql: Some(mysql),
+            redis: Some(redis),
+        })
+    }
+
+    /// Both setups, the embedded one always, the scaled one when its services
+    /// are up.
+    pub async fn all() -> Vec<Self> {
+        let mut setups = vec![Self::embedded().await];
+        if let Some(scaled) = Self::scaled().await {
+            setups.push(scaled);
+        }
+        setups
+    }
+
+    pub fn name(&self) -> &'static str {
+        if self.events.is_postgres() {
+            "postgres+mysql+redis"
+        } else {
+            "sqlite+memory"
+        }
+    }
+
+    pub async fn read_side(&self) -> ReadSide {
+        ReadSide::connect(self.config.clone())
+            .await
+            .expect("read side connects")
+    }
+
+    pub async fn drop_all(self) {
+        self.events.drop_store().await;
+        if let Some(mysql) = self.mysql {
+            mysql.drop_db().await;
+        }
+        if let Some(redis) = self.redis {
+            redis.drop_keys().await;
+        }
+    }
+}
+
+/// Polls `check` until it returns `Some` or `timeout` passes.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
