@@ -58,6 +58,17 @@ pub fn app(state: AppState, settings: HttpSettings) -> Router {
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
 
+/// What a projector serves: health, readiness and metrics only.
+pub fn operations_app(state: AppState) -> Router {
+    metrics::handle();
+    Router::new()
+        .merge(http::health::router())
+        .route("/metrics", get(metrics::render))
+        .fallback(not_found)
+        .route_layer(middleware::from_fn(metrics::track))
+        .with_state(state)
+}
+
 async fn not_found() -> ApiError {
     ApiError::NotFound("No such resource.")
 }

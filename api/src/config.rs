@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
@@ -22,8 +23,63 @@ pub struct Cli {
 pub enum Command {
     /// Serve the API (the default).
     Serve(ServeArgs),
-    /// Apply database migrations, then exit.
+    /// Apply database migrations (event store and read model), then exit.
     Migrate(StoreArgs),
+    /// Rebuild projections from position zero into fresh tables / keys while the
+    /// current ones keep serving, then switch over atomically.
+    Replay(ReplayArgs),
+}
+
+/// What runs in this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    /// API and projection workers (the embedded default).
+    All,
+    /// HTTP API and WebSocket only; projections run elsewhere.
+    Api,
+    /// Projection workers only (plus health and metrics endpoints).
+    Projector,
+}
+
+impl Role {
+    /// Whether this process serves the API.
+    pub fn serves_api(self) -> bool {
+        matches!(self, Self::All | Self::Api)
+    }
+
+    /// Whether this process runs projection workers.
+    pub fn runs_projections(self) -> bool {
+        matches!(self, Self::All | Self::Projector)
+    }
+}
+
+/// Settings of `qicoo replay`.
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub leaderboard: LeaderboardArgs,
+    /// Projection to rebuild: `read_model`, `leaderboard` or `all`.
+    #[arg(long, default_value = "all")]
+    pub projection: String,
+}
+
+/// Where the leaderboards live.
+#[derive(Debug, Clone, Args)]
+pub struct LeaderboardArgs {
+    /// Redis for leaderboards (and the change stream): `redis://…`. Unset: in memory.
+    #[arg(long, env = "QICOO_REDIS_URL", hide_env_values = true, global = true, value_parser = parse_secret)]
+    pub redis_url: Option<SecretString>,
+
+    /// Prefix of every Redis key Qicoo writes.
+    #[arg(
+        long,
+        env = "QICOO_REDIS_PREFIX",
+        default_value = "qicoo:",
+        global = true
+    )]
+    pub redis_prefix: String,
 }
 
 /// Where the data lives.
@@ -40,6 +96,11 @@ pub struct StoreArgs {
     )]
     pub event_store_url: SecretString,
 
+    /// Read model: `mysql://…` or `sqlite://path`. Unset: the event store's SQLite
+    /// file (required with a Postgres event store).
+    #[arg(long, env = "QICOO_READ_MODEL_URL", hide_env_values = true, global = true, value_parser = parse_secret)]
+    pub read_model_url: Option<SecretString>,
+
     /// Most database connections per pool.
     #[arg(
         long,
@@ -55,6 +116,27 @@ pub struct StoreArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub store: StoreArgs,
+
+    #[command(flatten)]
+    pub leaderboard: LeaderboardArgs,
+
+    /// What this process runs.
+    #[arg(long, env = "QICOO_ROLE", value_enum, default_value_t = Role::All, global = true)]
+    pub role: Role,
+
+    /// Longest wait for in-flight work on shutdown (e.g. `30s`, `500ms`, `2m`).
+    #[arg(long, env = "QICOO_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
+    pub shutdown_timeout: Duration,
+
+    /// An API node reports not ready when the read model lags more events than
+    /// this behind the event store.
+    #[arg(
+        long,
+        env = "QICOO_READY_MAX_LAG",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub ready_max_lag: i64,
 
     /// Address to listen on.
     #[arg(
@@ -105,6 +187,24 @@ fn parse_secret(raw: &str) -> Result<SecretString, std::convert::Infallible> {
     Ok(SecretString::from(raw))
 }
 
+/// Parses `30s`, `500ms`, `2m` or a plain number of seconds.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let (number, unit) = raw
+        .find(|c: char| !c.is_ascii_digit())
+        .map(|i| raw.split_at(i))
+        .unwrap_or((raw, "s"));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a duration like 30s, 500ms or 2m"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
+        _ => Err(format!("{raw:?} is not a duration like 30s, 500ms or 2m")),
+    }
+}
+
 /// The file path of a `sqlite:` URL, if it is one and names a file.
 pub fn sqlite_path(url: &str) -> Option<PathBuf> {
     let rest = url
@@ -130,11 +230,23 @@ mod tests {
     }
 
     #[test]
+    fn durations_take_the_usual_units() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5h").is_err());
+    }
+
+    #[test]
     fn no_arguments_mean_serve_with_defaults() {
         let cli = Cli::try_parse_from(["qicoo"]).expect("parses");
         assert!(cli.command.is_none());
         let args = cli.serve_args();
         assert_eq!(args.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(args.max_body_bytes, 16 * 1024);
+        assert_eq!(args.role, Role::All);
+        assert_eq!(args.shutdown_timeout, Duration::from_secs(30));
     }
 }

@@ -8,6 +8,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use qicoo_commands::CommandError;
 use qicoo_domain::{MeetupError, QuestionError, ValidationError, VoteError};
+use qicoo_projections::QueryError;
 use serde::Serialize;
 
 /// Seconds a client is asked to wait when a dependency is down.
@@ -173,5 +174,22 @@ impl From<CommandError<VoteError>> for ApiError {
             VoteError::QuestionNotPublished(_) => ApiError::Conflict(e.to_string()),
             VoteError::Lookup(e) => ApiError::Unavailable(e.to_string()),
         })
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(err: QueryError) -> Self {
+        match err {
+            QueryError::InvalidCursor => ApiError::Validation(BTreeMap::from([(
+                "cursor".to_owned(),
+                vec![err.to_string()],
+            )])),
+            QueryError::InvalidLimit { .. } => ApiError::Validation(BTreeMap::from([(
+                "limit".to_owned(),
+                vec![err.to_string()],
+            )])),
+            err if err.is_unavailable() => ApiError::Unavailable(err.to_string()),
+            err => ApiError::Internal(err.to_string()),
+        }
     }
 }

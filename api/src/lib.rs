@@ -9,6 +9,7 @@ pub mod http;
 pub mod json;
 pub mod metrics;
 pub mod path;
+pub mod replay;
 pub mod request;
 pub mod secret;
 pub mod serve;
@@ -23,6 +24,7 @@ pub use state::AppState;
 pub async fn run(cli: Cli) -> Result<(), serve::StartError> {
     match &cli.command {
         Some(config::Command::Migrate(args)) => serve::migrate(args).await,
+        Some(config::Command::Replay(args)) => replay::replay(args).await,
         Some(config::Command::Serve(_)) | None => serve::serve(cli.serve_args()).await,
     }
 }

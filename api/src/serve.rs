@@ -1,24 +1,33 @@
-//! Starting and stopping: open the stores, migrate, serve until SIGTERM/Ctrl-C.
+//! Starting and stopping: open the stores, migrate, run the projection workers
+//! this role runs, serve until SIGTERM/Ctrl-C, then stop in order within the
+//! shutdown timeout.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
+use axum::Router;
 use qicoo_commands::store::PoolSettings;
 use qicoo_commands::{CommandService, EventStore, EventStoreError};
+use qicoo_projections::{ReadSide, ReadSideConfig, ReadSideError};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::app::{app, HttpSettings};
 use crate::auth::Signer;
-use crate::config::{ServeArgs, StoreArgs};
+use crate::config::{LeaderboardArgs, ServeArgs, StoreArgs};
 use crate::secret::{load_secret, SecretError};
-use crate::state::AppState;
+use crate::state::{AppState, HealthSettings};
 
 /// Why Qicoo could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
     EventStore(#[from] EventStoreError),
+    #[error("read side: {0}")]
+    ReadSide(#[from] ReadSideError),
     #[error(transparent)]
     Secret(#[from] SecretError),
     #[error("cannot listen on {addr}: {source}")]
@@ -42,30 +51,109 @@ pub async fn open_event_store(args: &StoreArgs) -> Result<EventStore, StartError
     Ok(store)
 }
 
-/// Everything the handlers need, from the settings.
-pub async fn build_state(args: &ServeArgs) -> Result<AppState, StartError> {
-    let secret = load_secret(
-        args.secret.as_ref(),
-        args.store.event_store_url.expose_secret(),
-    )?;
-    let store = open_event_store(&args.store).await?;
-    Ok(AppState {
-        commands: Arc::new(CommandService::new(store)),
-        signer: Signer::new(secret),
-    })
+/// Connects the read side (and migrates the read model).
+pub async fn open_read_side(
+    store: &StoreArgs,
+    leaderboard: &LeaderboardArgs,
+) -> Result<ReadSide, StartError> {
+    let mut config = ReadSideConfig::new(store.event_store_url.expose_secret());
+    config.read_model_url = store
+        .read_model_url
+        .as_ref()
+        .map(|u| u.expose_secret().to_owned());
+    config.redis_url = leaderboard
+        .redis_url
+        .as_ref()
+        .map(|u| u.expose_secret().to_owned());
+    config.redis_prefix = leaderboard.redis_prefix.clone();
+    Ok(ReadSide::connect(config).await?)
 }
 
-/// `qicoo migrate`.
+/// A started Qicoo: its state, and the background work of its role.
+pub struct Qicoo {
+    pub state: AppState,
+    cancel: CancellationToken,
+    projectors: Option<JoinHandle<()>>,
+    http: HttpSettings,
+    serves_api: bool,
+}
+
+impl Qicoo {
+    /// Opens everything and starts the projection workers this role runs.
+    pub async fn start(args: &ServeArgs) -> Result<Self, StartError> {
+        let secret = load_secret(
+            args.secret.as_ref(),
+            args.store.event_store_url.expose_secret(),
+        )?;
+        let store = open_event_store(&args.store).await?;
+        let read_side = Arc::new(open_read_side(&args.store, &args.leaderboard).await?);
+        let notifier = read_side.append_notifier();
+        let commands = CommandService::with_append_hook(store, Arc::new(move || notifier.notify()));
+        let cancel = CancellationToken::new();
+        let projectors = args
+            .role
+            .runs_projections()
+            .then(|| read_side.spawn_projectors(cancel.clone()));
+        let state = AppState {
+            commands: Arc::new(commands),
+            queries: read_side.queries(),
+            read_side,
+            signer: Signer::new(secret),
+            health: HealthSettings {
+                role: args.role,
+                max_lag: args.ready_max_lag,
+            },
+        };
+        Ok(Self {
+            state,
+            cancel,
+            projectors,
+            http: HttpSettings {
+                max_body_bytes: args.max_body_bytes,
+            },
+            serves_api: args.role.serves_api(),
+        })
+    }
+
+    /// The HTTP application of this role: everything, or (projector) only
+    /// health and metrics.
+    pub fn router(&self) -> Router {
+        if self.serves_api {
+            app(self.state.clone(), self.http)
+        } else {
+            crate::app::operations_app(self.state.clone())
+        }
+    }
+
+    /// Stops the workers (each finishes its batch and releases its lock) and
+    /// closes the pools, waiting at most `timeout`.
+    pub async fn stop(self, timeout: Duration) {
+        self.cancel.cancel();
+        if let Some(projectors) = self.projectors {
+            if tokio::time::timeout(timeout, projectors).await.is_err() {
+                tracing::warn!(?timeout, "projection workers did not stop in time");
+            }
+        }
+        let _ = tokio::time::timeout(timeout, self.state.commands.store().close()).await;
+    }
+}
+
+/// `qicoo migrate`: the event store, then the read model.
 pub async fn migrate(args: &StoreArgs) -> Result<(), StartError> {
     let store = open_event_store(args).await?;
     store.close().await;
+    let leaderboard = LeaderboardArgs {
+        redis_url: None,
+        redis_prefix: String::new(),
+    };
+    open_read_side(args, &leaderboard).await?;
     tracing::info!("migrations applied");
     Ok(())
 }
 
 /// `qicoo serve`: runs until SIGTERM or Ctrl-C.
 pub async fn serve(args: ServeArgs) -> Result<(), StartError> {
-    let state = build_state(&args).await?;
+    let qicoo = Qicoo::start(&args).await?;
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|source| StartError::Listen {
@@ -73,22 +161,16 @@ pub async fn serve(args: ServeArgs) -> Result<(), StartError> {
             source,
         })?;
     let addr = listener.local_addr().map_err(StartError::Serve)?;
-    tracing::info!(%addr, "Qicoo is serving on http://{addr}/api/v1");
-    let commands = state.commands.clone();
-    let router = app(
-        state,
-        HttpSettings {
-            max_body_bytes: args.max_body_bytes,
-        },
-    );
-    axum::serve(
+    tracing::info!(%addr, role = ?args.role, "Qicoo is serving on http://{addr}/api/v1");
+    let router = qicoo.router();
+    let served = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(StartError::Serve)?;
-    commands.store().close().await;
+    .await;
+    qicoo.stop(args.shutdown_timeout).await;
+    served.map_err(StartError::Serve)?;
     tracing::info!("stopped");
     Ok(())
 }

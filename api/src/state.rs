@@ -3,16 +3,32 @@
 use std::sync::Arc;
 
 use qicoo_commands::CommandService;
+use qicoo_projections::{ReadQueries, ReadSide};
 
 use crate::auth::{HasSigner, Signer};
+use crate::config::Role;
 
 /// Shared state of the API.
 #[derive(Clone)]
 pub struct AppState {
     /// The write side.
     pub commands: Arc<CommandService>,
+    /// The read side's queries (read model and leaderboards).
+    pub queries: Arc<dyn ReadQueries>,
+    /// The read side itself, for projection status.
+    pub read_side: Arc<ReadSide>,
     /// Signs participant tokens and hashes client addresses.
     pub signer: Signer,
+    /// Settings that decide health and readiness.
+    pub health: HealthSettings,
+}
+
+/// What `/readyz` checks.
+#[derive(Clone, Copy, Debug)]
+pub struct HealthSettings {
+    pub role: Role,
+    /// An API node with a read model further behind than this is not ready.
+    pub max_lag: i64,
 }
 
 impl AppState {

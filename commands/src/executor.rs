@@ -6,6 +6,7 @@
 //! the resulting state and the global position of the last appended event
 //! (or of the aggregate's current state when nothing was appended).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use cqrs_es::event_sink::EventSink;
@@ -34,6 +35,10 @@ pub struct Executed<A> {
     pub position: i64,
 }
 
+/// Called after events were appended, e.g. to wake projection workers in the
+/// same process at once instead of at their next poll.
+pub type AppendHook = Arc<dyn Fn() + Send + Sync>;
+
 /// Executes commands of one aggregate type.
 pub struct Executor<A>
 where
@@ -42,6 +47,7 @@ where
     events: PersistedEventStore<AnyEventRepository, A>,
     services: A::Services,
     store: EventStore,
+    on_append: AppendHook,
 }
 
 impl<A> Executor<A>
@@ -49,11 +55,12 @@ where
     A: Aggregate + InMeetup + Clone,
     A::Command: Clone,
 {
-    pub fn new(store: &EventStore, services: A::Services) -> Self {
+    pub fn new(store: &EventStore, services: A::Services, on_append: AppendHook) -> Self {
         Self {
             events: PersistedEventStore::new_event_store(AnyEventRepository::new(store)),
             services,
             store: store.clone(),
+            on_append,
         }
     }
 
@@ -129,6 +136,7 @@ where
             let metadata = ctx.metadata(state.meetup_id());
             match self.events.commit(events, loaded, metadata).await {
                 Ok(committed) => {
+                    (self.on_append)();
                     let last = committed.last().map(|e| e.sequence).unwrap_or_default();
                     let position = self.position_of(aggregate_id, last).await?;
                     return Ok(Executed {

@@ -16,6 +16,6 @@ pub mod store;
 
 pub use context::{Actor, CommandContext};
 pub use error::CommandError;
-pub use executor::Executed;
+pub use executor::{AppendHook, Executed};
 pub use service::{CommandService, CreatedMeetup, PostQuestion};
 pub use store::{EventStore, EventStoreError, EventStoreKind};

@@ -6,11 +6,13 @@ use qicoo_domain::{
     QuestionCommand, QuestionError, QuestionId, QuestionServices, QuestionText, Vote, VoteCommand,
     VoteError, VoteServices,
 };
+use std::sync::Arc;
+
 use rand::Rng;
 
 use crate::context::CommandContext;
 use crate::error::CommandError;
-use crate::executor::{Executed, Executor};
+use crate::executor::{AppendHook, Executed, Executor};
 use crate::lookups::StoreLookups;
 use crate::store::{EventStore, EventStoreError};
 
@@ -46,12 +48,21 @@ pub struct CommandService {
 
 impl CommandService {
     pub fn new(store: EventStore) -> Self {
+        Self::with_append_hook(store, Arc::new(|| {}))
+    }
+
+    /// A service that calls `on_append` whenever a command appended events.
+    pub fn with_append_hook(store: EventStore, on_append: AppendHook) -> Self {
         let lookups = StoreLookups::new(&store);
         Self {
-            meetups: Executor::new(&store, ()),
-            join_codes: Executor::new(&store, ()),
-            questions: Executor::new(&store, QuestionServices::new(lookups.clone())),
-            votes: Executor::new(&store, VoteServices::new(lookups)),
+            meetups: Executor::new(&store, (), on_append.clone()),
+            join_codes: Executor::new(&store, (), on_append.clone()),
+            questions: Executor::new(
+                &store,
+                QuestionServices::new(lookups.clone()),
+                on_append.clone(),
+            ),
+            votes: Executor::new(&store, VoteServices::new(lookups), on_append),
             store,
         }
     }
@@ -134,22 +145,6 @@ impl CommandService {
         self.meetups.load(&id.to_string()).await
     }
 
-    /// The meetup holding a join code.
-    pub async fn meetup_by_code(
-        &self,
-        code: &JoinCode,
-    ) -> Result<Option<Meetup>, CommandError<MeetupError>> {
-        let claim = match self.join_codes.load(code.as_str()).await {
-            Ok(claim) => claim,
-            Err(CommandError::Unavailable(e)) => return Err(CommandError::Unavailable(e)),
-            Err(e) => return Err(CommandError::Internal(e.to_string())),
-        };
-        match claim.and_then(|c| c.meetup_id) {
-            Some(id) => self.load_meetup(id).await,
-            None => Ok(None),
-        }
-    }
-
     /// Posts a question. Sending the same post again is accepted and appends
     /// nothing (`appended == 0`).
     pub async fn post_question(
@@ -176,14 +171,6 @@ impl CommandService {
         ctx: &CommandContext,
     ) -> Result<Executed<Question>, CommandError<QuestionError>> {
         self.questions.execute(&id.to_string(), command, ctx).await
-    }
-
-    /// The question's current state from the event store.
-    pub async fn load_question(
-        &self,
-        id: QuestionId,
-    ) -> Result<Option<Question>, CommandError<QuestionError>> {
-        self.questions.load(&id.to_string()).await
     }
 
     /// Likes (`like == true`) or unlikes a question; both are idempotent.

@@ -1,14 +1,17 @@
 //! Meetups: create, read by id or join code, change (organizer only).
 
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 use qicoo_commands::Actor;
 use qicoo_domain::{JoinCode, Meetup, MeetupId, MeetupTitle, MeetupUpdate};
+use qicoo_projections::MeetupView;
 use serde::{Deserialize, Serialize};
 
 use super::parse_id;
+use super::reads::{field_error, reach, MIN_POSITION_WAIT};
 use super::views::{MeetupBody, MeetupResponse};
 use crate::auth::{new_organizer_key, Credential};
 use crate::error::ApiError;
@@ -58,11 +61,38 @@ async fn create(
         )
         .await?;
     let body = Created {
-        meetup: MeetupBody::from_state(&created.meetup, Some(chrono::Utc::now())),
+        meetup: MeetupBody::from_state(
+            &created.meetup,
+            created_at(&state, id, created.position).await,
+        ),
         organizer_key,
         position: created.position,
     };
     Ok((StatusCode::CREATED, axum::Json(body)))
+}
+
+/// When the meetup was created, as the read model knows it once it has caught
+/// up with `position` (waiting as long as a `min_position` query would).
+async fn created_at(
+    state: &AppState,
+    id: MeetupId,
+    position: i64,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    let reached = state
+        .queries
+        .wait_for_position(position, MIN_POSITION_WAIT)
+        .await
+        .ok()?;
+    if reached < position {
+        return None;
+    }
+    state
+        .queries
+        .meetup(id)
+        .await
+        .ok()
+        .flatten()
+        .map(|m| m.created_at)
 }
 
 /// Loads a meetup by id, or 404.
@@ -74,19 +104,38 @@ pub async fn load_meetup(state: &AppState, id: MeetupId) -> Result<Meetup, ApiEr
         .ok_or(ApiError::NotFound("No such meetup."))
 }
 
+#[derive(Deserialize)]
+struct ReadParams {
+    min_position: Option<String>,
+}
+
+/// Parses `min_position`: a non-negative integer.
+pub fn parse_min_position(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
+    raw.map(|raw| {
+        raw.parse::<i64>()
+            .ok()
+            .filter(|p| *p >= 0)
+            .ok_or_else(|| field_error("min_position", "must be a non-negative integer"))
+    })
+    .transpose()
+}
+
 async fn read(
     State(state): State<AppState>,
     Path(id_or_code): Path<String>,
-) -> Result<axum::Json<MeetupBody>, ApiError> {
+    params: Result<Query<ReadParams>, QueryRejection>,
+) -> Result<axum::Json<MeetupView>, ApiError> {
+    let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    reach(&state, parse_min_position(params.min_position.as_deref())?).await?;
     let meetup = if let Ok(id) = id_or_code.parse::<MeetupId>() {
-        state.commands.load_meetup(id).await?
+        state.queries.meetup(id).await?
     } else if let Ok(code) = JoinCode::parse(&id_or_code) {
-        state.commands.meetup_by_code(&code).await?
+        state.queries.meetup_by_code(code.as_str()).await?
     } else {
         None
     };
     let meetup = meetup.ok_or(ApiError::NotFound("No such meetup."))?;
-    Ok(axum::Json(MeetupBody::from_state(&meetup, None)))
+    Ok(axum::Json(meetup))
 }
 
 #[derive(Deserialize)]
@@ -124,8 +173,9 @@ async fn update(
         .commands
         .update_meetup(id, update, &meta.context(Actor::Organizer))
         .await?;
+    let created_at = created_at(&state, id, executed.position).await;
     Ok(axum::Json(MeetupResponse {
-        meetup: MeetupBody::from_state(&executed.state, None),
+        meetup: MeetupBody::from_state(&executed.state, created_at),
         position: executed.position,
     }))
 }

@@ -8,9 +8,11 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub mod health;
+pub mod leaderboard;
 pub mod meetups;
 pub mod participants;
 pub mod questions;
+pub mod reads;
 pub mod views;
 pub mod votes;
 
@@ -21,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .merge(meetups::router())
         .merge(questions::router())
         .merge(votes::router())
+        .merge(leaderboard::router())
 }
 
 /// Parses an id from the path; anything unparsable names nothing, so 404.

@@ -8,13 +8,15 @@ use axum::routing::{get, post};
 use axum::Router;
 use qicoo_commands::{Actor, Executed, PostQuestion};
 use qicoo_domain::{
-    AuthorName, MeetupId, Question, QuestionCommand, QuestionId, QuestionStatus, QuestionText,
-    RemovalReason,
+    AuthorName, MeetupId, Question, QuestionCommand, QuestionId, QuestionText, RemovalReason,
 };
+use qicoo_projections::{Page, QuestionQuery, QuestionView, Sort, Viewer};
 use serde::Deserialize;
 
-use super::meetups::load_meetup;
+use super::leaderboard::parse_limit;
+use super::meetups::parse_min_position;
 use super::parse_id;
+use super::reads::{field_error, parse_status, reach, viewer, MIN_POSITION_WAIT};
 use super::views::{QuestionBody, QuestionResponse};
 use crate::auth::Credential;
 use crate::error::ApiError;
@@ -27,7 +29,7 @@ const NO_SUCH_QUESTION: &str = "No such question.";
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/meetups/{id}/questions", post(create))
+        .route("/meetups/{id}/questions", post(create).get(list))
         .route("/questions/{id}", get(read).patch(edit).delete(delete))
         .route("/questions/{id}/{action}", post(moderate))
 }
@@ -83,58 +85,104 @@ async fn create(
     } else {
         StatusCode::OK
     };
-    Ok((status, axum::Json(respond(&executed))))
+    Ok((status, axum::Json(respond(&state, &executed).await)))
 }
 
-fn respond(executed: &Executed<Question>) -> QuestionResponse {
+/// The answer to a command: the question as the write side now knows it, with
+/// what only the read side knows (likes, timestamps) once the read model has
+/// caught up with the command (waiting as long as a `min_position` query would),
+/// so that the answer matches what a read right after it returns.
+async fn respond(state: &AppState, executed: &Executed<Question>) -> QuestionResponse {
+    let everything = Viewer {
+        participant: None,
+        organizer: true,
+    };
+    let read = match executed.state.id {
+        Some(id) => {
+            let reached = state
+                .queries
+                .wait_for_position(executed.position, MIN_POSITION_WAIT)
+                .await;
+            match reached {
+                Ok(p) if p >= executed.position => {
+                    state.queries.question(id, &everything).await.ok().flatten()
+                }
+                _ => None,
+            }
+        }
+        None => None,
+    };
     QuestionResponse {
-        question: QuestionBody::from_state(&executed.state),
+        question: QuestionBody::from_state(&executed.state, read.as_ref()),
         position: executed.position,
     }
 }
 
-async fn load_question(state: &AppState, id: QuestionId) -> Result<Question, ApiError> {
-    state
-        .commands
-        .load_question(id)
-        .await?
-        .ok_or(ApiError::NotFound(NO_SUCH_QUESTION))
+#[derive(Deserialize)]
+struct ReadParams {
+    min_position: Option<String>,
 }
 
 async fn read(
     State(state): State<AppState>,
     Path(id): Path<String>,
     credential: Credential,
-) -> Result<axum::Json<QuestionBody>, ApiError> {
+    params: Result<Query<ReadParams>, QueryRejection>,
+) -> Result<axum::Json<QuestionView>, ApiError> {
+    let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let id: QuestionId = parse_id(&id, NO_SUCH_QUESTION)?;
-    let question = load_question(&state, id).await?;
-    let visible = match question.status {
-        QuestionStatus::Pending | QuestionStatus::Rejected => {
-            let is_author = matches!(credential, Credential::Participant(p) if Some(p) == question.author)
-                && question.status == QuestionStatus::Pending;
-            is_author || is_organizer_of_question(&state, &credential, &question).await?
-        }
-        _ => true,
-    };
-    if !visible {
-        return Err(ApiError::NotFound(NO_SUCH_QUESTION));
-    }
-    Ok(axum::Json(QuestionBody::from_state(&question)))
+    reach(&state, parse_min_position(params.min_position.as_deref())?).await?;
+    let meetup = state
+        .queries
+        .question_meetup(id)
+        .await?
+        .ok_or(ApiError::NotFound(NO_SUCH_QUESTION))?;
+    let viewer = viewer(&state, &credential, meetup).await?;
+    let question = state
+        .queries
+        .question(id, &viewer)
+        .await?
+        .ok_or(ApiError::NotFound(NO_SUCH_QUESTION))?;
+    Ok(axum::Json(question))
 }
 
-async fn is_organizer_of_question(
-    state: &AppState,
-    credential: &Credential,
-    question: &Question,
-) -> Result<bool, ApiError> {
-    let Some(meetup_id) = question.meetup_id else {
-        return Ok(false);
+#[derive(Deserialize)]
+struct ListParams {
+    sort: Option<String>,
+    status: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+    min_position: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Path(meetup): Path<String>,
+    credential: Credential,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> Result<axum::Json<Page<QuestionView>>, ApiError> {
+    let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let meetup: MeetupId = parse_id(&meetup, "No such meetup.")?;
+    let sort = match params.sort.as_deref() {
+        None => Sort::Top,
+        Some(raw) => raw
+            .parse::<Sort>()
+            .map_err(|()| field_error("sort", "must be top or recent"))?,
     };
-    if credential.claimed_meetup() != Some(meetup_id) {
-        return Ok(false);
+    let status = params.status.as_deref().map(parse_status).transpose()?;
+    let limit = parse_limit(params.limit.as_deref(), 50)?;
+    reach(&state, parse_min_position(params.min_position.as_deref())?).await?;
+    if state.queries.meetup(meetup).await?.is_none() {
+        return Err(ApiError::NotFound("No such meetup."));
     }
-    let meetup = load_meetup(state, meetup_id).await?;
-    Ok(credential.is_organizer_of(&meetup))
+    let query = QuestionQuery {
+        sort,
+        status,
+        limit,
+        cursor: params.cursor,
+        viewer: viewer(&state, &credential, meetup).await?,
+    };
+    Ok(axum::Json(state.queries.questions(meetup, &query).await?))
 }
 
 #[derive(Deserialize)]
@@ -161,7 +209,7 @@ async fn edit(
             &meta.context(Actor::Participant(by)),
         )
         .await?;
-    Ok(axum::Json(respond(&executed)))
+    Ok(axum::Json(respond(&state, &executed).await))
 }
 
 #[derive(Deserialize)]
@@ -203,7 +251,7 @@ async fn delete(
         .commands
         .question(id, command, &meta.context(actor))
         .await?;
-    Ok(axum::Json(respond(&executed)))
+    Ok(axum::Json(respond(&state, &executed).await))
 }
 
 /// The meetup whose organizer key was presented, once the key is verified:
@@ -253,5 +301,5 @@ async fn moderate(
         .commands
         .question(id, make(meetup_id), &meta.context(Actor::Organizer))
         .await?;
-    Ok(axum::Json(respond(&executed)))
+    Ok(axum::Json(respond(&state, &executed).await))
 }

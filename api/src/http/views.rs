@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use qicoo_domain::{Meetup, Question};
+use qicoo_projections::QuestionView;
 use serde::Serialize;
 
 /// A meetup on the wire.
@@ -17,7 +18,7 @@ pub struct MeetupBody {
 }
 
 impl MeetupBody {
-    /// From the write side's state (used until the read model answers).
+    /// From the write side's state.
     pub fn from_state(meetup: &Meetup, created_at: Option<DateTime<Utc>>) -> Self {
         Self {
             id: meetup.id.map(|id| id.to_string()).unwrap_or_default(),
@@ -49,8 +50,9 @@ pub struct QuestionBody {
 }
 
 impl QuestionBody {
-    /// From the write side's state (used until the read model answers).
-    pub fn from_state(question: &Question) -> Self {
+    /// From the write side's state, with the likes and timestamps of the read
+    /// model's view when it has one.
+    pub fn from_state(question: &Question, read: Option<&QuestionView>) -> Self {
         Self {
             id: question.id.map(|id| id.to_string()).unwrap_or_default(),
             meetup_id: question
@@ -59,12 +61,12 @@ impl QuestionBody {
                 .unwrap_or_default(),
             text: question.text.clone(),
             author_name: question.author_name.clone(),
-            likes: 0,
+            likes: read.map(|r| r.likes).unwrap_or(0),
             status: question.status.as_str(),
             answered: question.answered,
             highlighted: question.highlighted,
-            created_at: None,
-            updated_at: None,
+            created_at: read.map(|r| r.created_at),
+            updated_at: read.map(|r| r.updated_at),
             liked_by_me: None,
         }
     }

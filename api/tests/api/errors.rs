@@ -445,11 +445,18 @@ both!(random_bodies_and_paths_never_cause_a_server_error);
 async fn an_unreachable_event_store_answers_503_with_retry_after() {
     use std::sync::Arc;
 
+    use clap::Parser;
     use qicoo_commands::store::PoolSettings;
     use qicoo_commands::{CommandService, EventStore};
 
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("qicoo.db").display());
+    let args = qicoo_api::config::Cli::try_parse_from(["qicoo", "--event-store-url", &url])
+        .expect("valid")
+        .serve_args();
+    let qicoo = qicoo_api::serve::Qicoo::start(&args).await.expect("starts");
     // Nothing listens on port 1: every command fails to connect.
-    let store = EventStore::connect(
+    let unreachable = EventStore::connect(
         "postgres://postgres@127.0.0.1:1/nothing",
         PoolSettings {
             max_connections: 2,
@@ -459,12 +466,10 @@ async fn an_unreachable_event_store_answers_503_with_retry_after() {
     .await
     .expect("lazy pool");
     let state = qicoo_api::AppState {
-        commands: Arc::new(CommandService::new(store)),
-        signer: qicoo_api::auth::Signer::new(secrecy::SecretSlice::from(
-            b"0123456789abcdef0123".to_vec(),
-        )),
+        commands: Arc::new(CommandService::new(unreachable)),
+        ..qicoo.state.clone()
     };
-    let app = crate::support::serve_state(state, String::new(), None, None).await;
+    let app = crate::support::serve(qicoo, Some(state), url, Some(dir), None).await;
     let response = app
         .send(
             Method::POST,

@@ -330,16 +330,16 @@ async fn participant_tokens_survive_a_restart_of_the_embedded_default() {
     let args = qicoo_api::config::Cli::try_parse_from(["qicoo", "--event-store-url", &url])
         .expect("valid")
         .serve_args();
-    let first = qicoo_api::serve::build_state(&args).await.expect("starts");
-    let app = crate::support::serve_state(first, url.clone(), None, None).await;
+    let first = qicoo_api::serve::Qicoo::start(&args).await.expect("starts");
+    let app = crate::support::serve(first, None, url.clone(), None, None).await;
     let meetup = app.create_meetup(false).await;
     let token = app.participant().await;
     app.cleanup().await;
 
-    let second = qicoo_api::serve::build_state(&args)
+    let second = qicoo_api::serve::Qicoo::start(&args)
         .await
         .expect("restarts");
-    let app = crate::support::serve_state(second, url, None, None).await;
+    let app = crate::support::serve(second, None, url, None, None).await;
     let response = app
         .send(
             Method::POST,

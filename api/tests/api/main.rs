@@ -7,3 +7,4 @@ mod support;
 mod concurrency;
 mod errors;
 mod flows;
+mod reads;

@@ -7,9 +7,10 @@ use std::net::SocketAddr;
 
 use clap::Parser;
 use qicoo_api::config::Cli;
+use qicoo_api::serve::Qicoo;
 use qicoo_api::{app, AppState, HttpSettings};
 use qicoo_commands::EventStore;
-use qicoo_testkit::PgTestDb;
+use qicoo_testkit::{MySqlTestDb, PgTestDb, RedisTestPrefix};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 
@@ -27,8 +28,9 @@ pub struct TestApp {
     pub state: AppState,
     pub store_url: String,
     server: tokio::task::JoinHandle<()>,
+    qicoo: Option<Qicoo>,
     _dir: Option<tempfile::TempDir>,
-    pg: Option<PgTestDb>,
+    services: Option<ScaledServices>,
 }
 
 fn init_logs() {
@@ -43,33 +45,56 @@ const TEST_SECRET: &str = "test-secret-of-at-least-sixteen-bytes";
 /// outside CI (the test then skips).
 pub async fn spawn_app(store: Store) -> Option<TestApp> {
     init_logs();
-    let (url, dir, pg) = match store {
+    let mut argv: Vec<String> = vec!["qicoo".into(), "--secret".into(), TEST_SECRET.into()];
+    let (url, dir, services) = match store {
         Store::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
             let url = format!("sqlite://{}", dir.path().join("qicoo.db").display());
             (url, Some(dir), None)
         }
         Store::Postgres => {
-            let db = PgTestDb::create().await?;
-            (db.url.clone(), None, Some(db))
+            let pg = PgTestDb::create().await?;
+            let mysql = MySqlTestDb::create().await?;
+            let redis = RedisTestPrefix::create().await?;
+            argv.extend([
+                "--read-model-url".into(),
+                mysql.url.clone(),
+                "--redis-url".into(),
+                redis.url.clone(),
+                "--redis-prefix".into(),
+                redis.prefix.clone(),
+            ]);
+            (
+                pg.url.clone(),
+                None,
+                Some(ScaledServices { pg, mysql, redis }),
+            )
         }
     };
-    let args = Cli::try_parse_from(["qicoo", "--event-store-url", &url, "--secret", TEST_SECRET])
+    argv.extend(["--event-store-url".into(), url.clone()]);
+    let args = Cli::try_parse_from(argv)
         .expect("valid arguments")
         .serve_args();
-    let state = qicoo_api::serve::build_state(&args)
-        .await
-        .expect("app starts");
-    Some(serve_state(state, url, dir, pg).await)
+    let qicoo = Qicoo::start(&args).await.expect("app starts");
+    Some(serve(qicoo, None, url, dir, services).await)
 }
 
-/// Serves an already built state.
-pub async fn serve_state(
-    state: AppState,
+/// The servers' databases and keys of a scaled-out test app.
+pub struct ScaledServices {
+    pub pg: PgTestDb,
+    pub mysql: MySqlTestDb,
+    pub redis: RedisTestPrefix,
+}
+
+/// Serves a started Qicoo, optionally with another state (to swap a store).
+pub async fn serve(
+    qicoo: Qicoo,
+    state: Option<AppState>,
     store_url: String,
     dir: Option<tempfile::TempDir>,
-    pg: Option<PgTestDb>,
+    services: Option<ScaledServices>,
 ) -> TestApp {
+    let state = state.unwrap_or_else(|| qicoo.state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -80,6 +105,7 @@ pub async fn serve_state(
             max_body_bytes: 16 * 1024,
         },
     );
+    let qicoo = Some(qicoo);
     let server = tokio::spawn(async move {
         axum::serve(
             listener,
@@ -94,8 +120,9 @@ pub async fn serve_state(
         state,
         store_url,
         server,
+        qicoo,
         _dir: dir,
-        pg,
+        services,
     }
 }
 
@@ -213,9 +240,14 @@ impl TestApp {
     /// Stops the server and drops what the test created.
     pub async fn cleanup(self) {
         self.server.abort();
+        if let Some(qicoo) = self.qicoo {
+            qicoo.stop(std::time::Duration::from_secs(10)).await;
+        }
         self.state.commands.store().close().await;
-        if let Some(pg) = self.pg {
-            pg.drop_db().await;
+        if let Some(services) = self.services {
+            services.pg.drop_db().await;
+            services.mysql.drop_db().await;
+            services.redis.drop_keys().await;
         }
     }
 }
