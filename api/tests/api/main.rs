@@ -8,3 +8,4 @@ mod concurrency;
 mod errors;
 mod flows;
 mod reads;
+mod roles;

@@ -1,0 +1,168 @@
+//! Scaled out: API nodes and projectors as separate roles over Postgres, MariaDB
+//! and Redis. Two of each run side by side; each projection is active in exactly
+//! one projector, and the standby takes over when the active one stops.
+
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use qicoo_api::config::Cli;
+use qicoo_api::serve::Qicoo;
+use qicoo_projections::{ProjectionStatus, WorkerState, PROJECTIONS};
+use qicoo_testkit::{MySqlTestDb, PgTestDb, RedisTestPrefix};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::support::{serve, TestApp};
+
+async fn start(role: &str, pg: &PgTestDb, mysql: &MySqlTestDb, redis: &RedisTestPrefix) -> Qicoo {
+    let args = Cli::try_parse_from([
+        "qicoo",
+        "--role",
+        role,
+        "--event-store-url",
+        &pg.url,
+        "--read-model-url",
+        &mysql.url,
+        "--redis-url",
+        &redis.url,
+        "--redis-prefix",
+        &redis.prefix,
+        "--secret",
+        "shared-secret-of-the-api-nodes",
+    ])
+    .expect("valid arguments")
+    .serve_args();
+    Qicoo::start(&args).await.expect("starts")
+}
+
+async fn active_count(projectors: &[&Qicoo], name: &str) -> usize {
+    let mut active = 0;
+    for projector in projectors {
+        let statuses: Vec<ProjectionStatus> = projector.state.read_side.status().await;
+        active += statuses
+            .iter()
+            .filter(|s| s.name == name && s.state == WorkerState::Active)
+            .count();
+    }
+    active
+}
+
+/// Waits until every projection is active in exactly one of `projectors`.
+async fn settle(projectors: &[&Qicoo]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut settled = true;
+        for name in PROJECTIONS {
+            if active_count(projectors, name).await != 1 {
+                settled = false;
+            }
+        }
+        if settled {
+            return;
+        }
+        assert!(Instant::now() < deadline, "projections never settled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Likes as `token` through `via`, then reads the top list through `read`
+/// until it shows `likes` for the question.
+async fn like_and_see(
+    via: &TestApp,
+    read: &TestApp,
+    meetup: &str,
+    question: &str,
+    token: &str,
+    likes: i64,
+) {
+    let response = via
+        .send(
+            Method::PUT,
+            &format!("/questions/{question}/vote"),
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let position = response.json::<Value>().await.expect("json")["position"]
+        .as_i64()
+        .expect("position");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let page: Value = read
+            .send(
+                Method::GET,
+                &format!("/meetups/{meetup}/questions?sort=top&min_position={position}"),
+                None,
+                None,
+            )
+            .await
+            .json()
+            .await
+            .expect("json");
+        if page["items"][0]["likes"] == likes {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the like never reached the read model: {page}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_api_nodes_and_two_projectors_serve_side_by_side_and_a_standby_takes_over() {
+    let Some(pg) = PgTestDb::create().await else {
+        return;
+    };
+    let Some(mysql) = MySqlTestDb::create().await else {
+        return;
+    };
+    let Some(redis) = RedisTestPrefix::create().await else {
+        return;
+    };
+
+    let first = start("projector", &pg, &mysql, &redis).await;
+    let second = start("projector", &pg, &mysql, &redis).await;
+    settle(&[&first, &second]).await;
+
+    let api_a = serve(
+        start("api", &pg, &mysql, &redis).await,
+        None,
+        pg.url.clone(),
+        None,
+        None,
+    )
+    .await;
+    let api_b = serve(
+        start("api", &pg, &mysql, &redis).await,
+        None,
+        pg.url.clone(),
+        None,
+        None,
+    )
+    .await;
+    let meetup = api_a.create_meetup(false).await;
+    let alice = api_a.participant().await;
+    let bob = api_b.participant().await;
+    let question = api_b.post_question(&meetup, &alice, "Scaled?").await;
+    like_and_see(&api_a, &api_b, &meetup.id, &question, &alice, 1).await;
+
+    // Stop whichever projector is active for the read model; the other takes over.
+    let first_active = active_count(&[&first], qicoo_projections::READ_MODEL).await == 1;
+    let (stopped, survivor) = if first_active {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    stopped.stop(Duration::from_secs(10)).await;
+    settle(&[&survivor]).await;
+    like_and_see(&api_b, &api_a, &meetup.id, &question, &bob, 2).await;
+
+    survivor.stop(Duration::from_secs(10)).await;
+    api_a.cleanup().await;
+    api_b.cleanup().await;
+    pg.drop_db().await;
+    mysql.drop_db().await;
+    redis.drop_keys().await;
+}
