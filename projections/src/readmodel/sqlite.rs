@@ -47,31 +47,47 @@ pub(crate) async fn create_copies(
                 continue;
             };
             let ddl = if kind == "table" {
-                sql.replacen(
-                    &format!("CREATE TABLE {table}"),
-                    &format!("CREATE TABLE {copy}"),
-                    1,
-                )
+                copy_table_ddl(&sql, table, &copy)
             } else {
                 let fresh = match name.strip_suffix(INDEX_SUFFIX) {
                     Some(base) => base.to_owned(),
                     None => format!("{name}{INDEX_SUFFIX}"),
                 };
-                sql.replacen(
-                    &format!("INDEX {name} ON {table} "),
-                    &format!("INDEX {fresh} ON {copy} "),
-                    1,
-                )
+                copy_index_ddl(&sql, &fresh, &copy)
             };
-            if ddl == sql {
+            let Some(ddl) = ddl else {
                 return Err(sqlx::Error::Protocol(format!(
                     "cannot derive a copy of {name} from its definition"
                 )));
-            }
+            };
             pool.execute(&ddl, vec![]).await?;
         }
     }
     Ok(())
+}
+
+/// `CREATE TABLE <copy> …` from a table's definition. SQLite keeps the text
+/// as written, except that a rename quotes the new name.
+fn copy_table_ddl(sql: &str, table: &str, copy: &str) -> Option<String> {
+    [
+        format!("CREATE TABLE {table}"),
+        format!("CREATE TABLE \"{table}\""),
+    ]
+    .iter()
+    .find(|head| sql.starts_with(head.as_str()))
+    .map(|head| format!("CREATE TABLE {copy}{}", &sql[head.len()..]))
+}
+
+/// `CREATE [UNIQUE] INDEX <name> ON <copy> (…)` from an index's definition.
+fn copy_index_ddl(sql: &str, name: &str, copy: &str) -> Option<String> {
+    let unique = if sql.starts_with("CREATE UNIQUE INDEX") {
+        "UNIQUE "
+    } else {
+        ""
+    };
+    let on = sql.find(" ON ")?;
+    let columns = &sql[on + sql[on..].find('(')?..];
+    Some(format!("CREATE {unique}INDEX {name} ON {copy} {columns}"))
 }
 
 /// Replaces `tables` with their `<table><suffix>` copies in one transaction.

@@ -8,6 +8,8 @@
 
 mod crash;
 mod feed;
+mod fold;
 mod leaderboard;
 mod queries;
+mod replay;
 mod support;
