@@ -3,6 +3,7 @@
 //! and computes the watermark from the positions that writing transactions
 //! announce (migration `0003_inflight_positions.sql`).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -29,6 +30,9 @@ pub(crate) const INFLIGHT_TAG: i64 = 0x5143;
 pub struct PostgresFeed {
     pool: PgPool,
     notifier: AppendNotifier,
+    /// Whether the store's writers are known to announce their positions
+    /// (migration `0003_inflight_positions.sql` applied).
+    announcing: AtomicBool,
     /// Stops the listener task when the feed is dropped.
     _listener: DropGuard,
 }
@@ -44,6 +48,7 @@ impl PostgresFeed {
         Self {
             pool,
             notifier,
+            announcing: AtomicBool::new(false),
             _listener: stop.drop_guard(),
         }
     }
@@ -154,6 +159,27 @@ impl EventFeed for PostgresFeed {
     }
 
     async fn watermark(&self, applied: &Checkpoint) -> Result<i64, StoreError> {
+        if !self.announcing.load(Ordering::Relaxed) {
+            // Without the announcements a low position held by a running
+            // transaction is invisible, and any watermark could be wrong.
+            // Usually the write side has not migrated yet: wait for it.
+            let announcing: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM pg_trigger
+                                WHERE tgname = 'events_announce_inflight_positions')",
+            )
+            .fetch_one(&self.pool)
+            .await
+            .map_err(pg_err)?;
+            if !announcing {
+                return Err(StoreError::Unavailable {
+                    store: STORE,
+                    message: "the events table lacks migration 0003_inflight_positions; \
+                              waiting for the event store to be migrated"
+                        .into(),
+                });
+            }
+            self.announcing.store(true, Ordering::Relaxed);
+        }
         // Order matters. Locks first: a transaction absent from pg_locks now
         // has drawn no position yet (it announces before drawing), so its
         // positions will exceed every position applied so far. Events second,

@@ -283,14 +283,8 @@ impl SqlReadModel {
                 .map_err(sql_err)?;
             }
             DomainEvent::Meetup(id, change) => {
-                let (column, value): (&str, Value) = match change {
-                    MeetupEvent::MeetupCreated { .. } => unreachable_created(),
-                    MeetupEvent::MeetupRenamed { title } => ("title", title.as_str().into()),
-                    MeetupEvent::QaOpened => ("qa_open", true.into()),
-                    MeetupEvent::QaClosed => ("qa_open", false.into()),
-                    MeetupEvent::ModerationEnabled => ("moderated", true.into()),
-                    MeetupEvent::ModerationDisabled => ("moderated", false.into()),
-                    MeetupEvent::MeetupArchived => ("archived", true.into()),
+                let Some((column, value)) = meetup_column(change) else {
+                    return Ok(());
                 };
                 let updated = tx
                     .execute(
@@ -353,27 +347,7 @@ impl SqlReadModel {
                     .await?;
             }
             DomainEvent::Question(id, change) => {
-                let sets: Vec<(&str, Value)> = match change {
-                    QuestionEvent::QuestionPosted { .. } => unreachable_created(),
-                    QuestionEvent::QuestionEdited { text } => vec![("text", text.as_str().into())],
-                    QuestionEvent::QuestionWithdrawn => {
-                        vec![("status", QuestionStatus::Withdrawn.as_str().into())]
-                    }
-                    QuestionEvent::QuestionApproved => {
-                        vec![("status", QuestionStatus::Published.as_str().into())]
-                    }
-                    QuestionEvent::QuestionRejected => {
-                        vec![("status", QuestionStatus::Rejected.as_str().into())]
-                    }
-                    QuestionEvent::QuestionAnswered => vec![("answered", true.into())],
-                    QuestionEvent::QuestionReopened => vec![("answered", false.into())],
-                    QuestionEvent::QuestionHighlighted => vec![("highlighted", true.into())],
-                    QuestionEvent::QuestionUnhighlighted => vec![("highlighted", false.into())],
-                    QuestionEvent::QuestionRemoved { .. } => vec![
-                        ("status", QuestionStatus::Removed.as_str().into()),
-                        ("highlighted", false.into()),
-                    ],
-                };
+                let sets = question_columns(change);
                 let assignments: String = sets.iter().map(|(c, _)| format!("{c} = ?, ")).collect();
                 let mut args: Vec<Value> = sets.into_iter().map(|(_, v)| v).collect();
                 args.extend([at.into(), position.into(), id.to_string().into()]);
@@ -531,9 +505,38 @@ pub(crate) fn minute_of(at: DateTime<Utc>) -> DateTime<Utc> {
         .unwrap_or(at)
 }
 
-/// Creation events are matched before the arms that call this.
-fn unreachable_created() -> ! {
-    unreachable!("creation events are handled by their own match arm")
+/// The column a meetup event changes (none for its creation).
+fn meetup_column(change: &MeetupEvent) -> Option<(&'static str, Value)> {
+    Some(match change {
+        MeetupEvent::MeetupCreated { .. } => return None,
+        MeetupEvent::MeetupRenamed { title } => ("title", title.as_str().into()),
+        MeetupEvent::QaOpened => ("qa_open", true.into()),
+        MeetupEvent::QaClosed => ("qa_open", false.into()),
+        MeetupEvent::ModerationEnabled => ("moderated", true.into()),
+        MeetupEvent::ModerationDisabled => ("moderated", false.into()),
+        MeetupEvent::MeetupArchived => ("archived", true.into()),
+    })
+}
+
+/// The columns a question event changes besides its timestamps (none for
+/// its posting).
+fn question_columns(change: &QuestionEvent) -> Vec<(&'static str, Value)> {
+    let status = |s: QuestionStatus| ("status", Value::from(s.as_str()));
+    match change {
+        QuestionEvent::QuestionPosted { .. } => vec![],
+        QuestionEvent::QuestionEdited { text } => vec![("text", text.as_str().into())],
+        QuestionEvent::QuestionWithdrawn => vec![status(QuestionStatus::Withdrawn)],
+        QuestionEvent::QuestionApproved => vec![status(QuestionStatus::Published)],
+        QuestionEvent::QuestionRejected => vec![status(QuestionStatus::Rejected)],
+        QuestionEvent::QuestionAnswered => vec![("answered", true.into())],
+        QuestionEvent::QuestionReopened => vec![("answered", false.into())],
+        QuestionEvent::QuestionHighlighted => vec![("highlighted", true.into())],
+        QuestionEvent::QuestionUnhighlighted => vec![("highlighted", false.into())],
+        QuestionEvent::QuestionRemoved { .. } => vec![
+            status(QuestionStatus::Removed),
+            ("highlighted", false.into()),
+        ],
+    }
 }
 
 #[async_trait]

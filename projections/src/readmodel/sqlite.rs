@@ -56,9 +56,9 @@ pub(crate) async fn create_copies(
                 copy_index_ddl(&sql, &fresh, &copy)
             };
             let Some(ddl) = ddl else {
-                return Err(sqlx::Error::Protocol(format!(
-                    "cannot derive a copy of {name} from its definition"
-                )));
+                return Err(sqlx::Error::Configuration(
+                    format!("cannot derive a copy of {name} from its definition").into(),
+                ));
             };
             pool.execute(&ddl, vec![]).await?;
         }

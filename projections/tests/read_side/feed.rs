@@ -281,3 +281,37 @@ async fn an_open_transaction_holding_a_low_position_keeps_the_watermark_below_it
     assert_eq!(feed.watermark(&at).await.expect("watermark"), later);
     store.drop_store().await;
 }
+
+#[tokio::test]
+async fn without_the_position_announcements_the_watermark_waits_instead_of_guessing() {
+    let Some(store) = EventStore::postgres().await else {
+        return;
+    };
+    let EventStore::Postgres { pool, .. } = &store else {
+        unreachable!("asked for Postgres");
+    };
+    sqlx::query("DROP TRIGGER events_announce_inflight_positions ON events")
+        .execute(pool)
+        .await
+        .expect("drops the trigger");
+    let feed = PostgresFeed::new(pool.clone());
+    let refused = feed.watermark(&Checkpoint::default()).await;
+    assert!(
+        matches!(&refused, Err(e) if e.is_transient()),
+        "a store not yet migrated is waited for: {refused:?}"
+    );
+    sqlx::query(
+        "CREATE TRIGGER events_announce_inflight_positions BEFORE INSERT ON events
+         FOR EACH STATEMENT EXECUTE FUNCTION qicoo_announce_inflight_positions()",
+    )
+    .execute(pool)
+    .await
+    .expect("restores the trigger");
+    assert_eq!(
+        feed.watermark(&Checkpoint::default())
+            .await
+            .expect("watermark"),
+        0
+    );
+    store.drop_store().await;
+}
