@@ -171,8 +171,8 @@ async fn the_feed_does_not_pass_a_writing_transaction_that_is_still_open() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn many_concurrent_writers_lose_no_event_and_duplicate_none() {
-    const WRITERS: usize = 8;
-    const TRANSACTIONS: usize = 40;
+    const WRITERS: usize = 16;
+    const TRANSACTIONS: usize = 60;
     for (store, feed) in stores().await {
         let store = Arc::new(store);
         let reader = {
@@ -202,7 +202,21 @@ async fn many_concurrent_writers_lose_no_event_and_duplicate_none() {
                 tokio::spawn(async move {
                     let mut positions = Vec::new();
                     for _ in 0..TRANSACTIONS {
-                        positions.extend(store.append(&[some_event(), some_event()]).await);
+                        match store.as_ref() {
+                            // Pauses inside the transaction make commits
+                            // overtake each other.
+                            EventStore::Postgres { pool, .. } => {
+                                let mut tx = pool.begin().await.expect("begin");
+                                positions.push(pg_insert(&mut tx, &some_event()).await);
+                                let pause = rand::random::<u64>() % 4;
+                                tokio::time::sleep(Duration::from_millis(pause)).await;
+                                positions.push(pg_insert(&mut tx, &some_event()).await);
+                                tx.commit().await.expect("commit");
+                            }
+                            EventStore::Sqlite { .. } => {
+                                positions.extend(store.append(&[some_event(), some_event()]).await);
+                            }
+                        }
                     }
                     positions
                 })

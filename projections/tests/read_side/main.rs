@@ -12,4 +12,5 @@ mod fold;
 mod leaderboard;
 mod queries;
 mod replay;
+mod runner;
 mod support;
