@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use qicoo_domain::{MeetupId, QuestionId};
@@ -23,6 +24,9 @@ use tokio::sync::Mutex;
 use super::{Entry, LeaderboardStore, Ranked, LEADERBOARD};
 use crate::error::{ApplyError, StoreError};
 use crate::event::Checkpoint;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 const LIVE: &str = "live";
 const FRESH: &str = "fresh";
@@ -57,8 +61,14 @@ impl RedisLeaderboard {
     /// Redis that is down now only delays the leaderboard.
     pub fn new(url: &str, prefix: &str) -> Result<Self, StoreError> {
         let client = redis::Client::open(url).map_err(StoreError::from_redis)?;
+        // Fail fast when Redis is down: callers (queries, workers) have their
+        // own retries and report the outage, rather than hang in reconnects.
+        let config = ConnectionManagerConfig::new()
+            .set_number_of_retries(1)
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT));
         let reader = client
-            .get_connection_manager_lazy(ConnectionManagerConfig::new())
+            .get_connection_manager_lazy(config)
             .map_err(StoreError::from_redis)?;
         Ok(Self {
             client,
@@ -200,7 +210,11 @@ impl LeaderboardStore for RedisLeaderboard {
             Some(conn) => conn,
             None => writer.insert(
                 self.client
-                    .get_multiplexed_async_connection()
+                    .get_multiplexed_async_connection_with_config(
+                        &redis::AsyncConnectionConfig::new()
+                            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                            .set_response_timeout(Some(RESPONSE_TIMEOUT)),
+                    )
                     .await
                     .map_err(StoreError::from_redis)?,
             ),

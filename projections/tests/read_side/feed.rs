@@ -329,3 +329,33 @@ async fn without_the_position_announcements_the_watermark_waits_instead_of_guess
     );
     store.drop_store().await;
 }
+
+#[tokio::test]
+async fn readers_are_woken_when_events_are_appended() {
+    for (store, feed) in stores().await {
+        // Lets the Postgres listener connect (it wakes everyone once then).
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut wakeups = feed.wakeups();
+        let started = tokio::time::Instant::now();
+        match &store {
+            EventStore::Sqlite { pool, .. } => {
+                // The embedded write side calls the notifier after committing.
+                let feed = SqliteFeed::new(pool.clone());
+                let mut wakeups = feed.wakeups();
+                store.append(&[some_event()]).await;
+                feed.notifier().notify();
+                wakeups.wait(Duration::from_secs(30)).await;
+            }
+            EventStore::Postgres { .. } => {
+                // The insert trigger's NOTIFY.
+                store.append(&[some_event()]).await;
+                wakeups.wait(Duration::from_secs(30)).await;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(25),
+            "woken by the append, not by the timeout"
+        );
+        store.drop_store().await;
+    }
+}

@@ -145,3 +145,53 @@ async fn a_worker_stopping_on_request_hands_its_projection_to_the_standby() {
     drop((first, second));
     setup.drop_all().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_cannot_be_reached_is_retried_and_reported_not_failed() {
+    init_logs();
+    let mut setup = Setup::embedded().await;
+    // Nothing listens on port 1: every leaderboard write is refused.
+    setup.config.redis_url = Some("redis://127.0.0.1:1".into());
+    let read_side = setup.read_side().await;
+    let cancel = CancellationToken::new();
+    let workers = read_side.spawn_projectors(cancel.clone());
+    let m = MeetupId::new();
+    let created = setup
+        .events
+        .append(&[meetup_created(m, "DOWN22", false)])
+        .await[0];
+
+    let reported = eventually(WAIT, || async {
+        let status = read_side.status().await;
+        let board = status.iter().find(|s| s.name == "leaderboard")?;
+        (board.state == WorkerState::Active && board.error.is_some()).then(|| board.clone())
+    })
+    .await
+    .expect("the leaderboard reports its store error while retrying");
+    assert!(reported.checkpoint.is_none());
+    assert!(
+        !read_side.any_failed(),
+        "an unreachable store is not a failure"
+    );
+    // The other projection is not held up.
+    let queries = read_side.queries();
+    assert!(
+        queries
+            .wait_for_position(created, WAIT)
+            .await
+            .expect("waits")
+            >= created
+    );
+    let unavailable = queries.leaderboard(m, 10, &Default::default()).await;
+    assert!(
+        matches!(&unavailable, Err(e) if e.is_unavailable()),
+        "{unavailable:?}"
+    );
+
+    cancel.cancel();
+    tokio::time::timeout(WAIT, workers)
+        .await
+        .expect("workers stop even while retrying")
+        .expect("workers");
+    setup.drop_all().await;
+}
