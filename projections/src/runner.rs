@@ -178,30 +178,39 @@ impl Leadership {
             Self::Postgres(options) => options,
         };
         let key = leader_key(name);
+        // One connection for all attempts while standing by; replaced only
+        // when it fails.
+        let mut standby: Option<PgConnection> = None;
         loop {
             let attempt = async {
-                let mut conn = options.connect().await?;
+                let mut conn = match standby.take() {
+                    Some(conn) => conn,
+                    None => options.connect().await?,
+                };
                 let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
                     .bind(key)
                     .fetch_one(&mut conn)
                     .await?;
-                Ok::<_, sqlx::Error>(got.then_some(conn))
+                Ok::<_, sqlx::Error>((got, conn))
             };
             let outcome = tokio::select! {
                 _ = cancel.cancelled() => return None,
                 outcome = attempt => outcome,
             };
             match outcome {
-                Ok(Some(conn)) => {
+                Ok((true, conn)) => {
                     return Some(Leader {
                         conn: Some(conn),
                         key,
                     })
                 }
-                Ok(None) => board.update(name, |s| {
-                    s.state = WorkerState::Standby;
-                    s.error = None;
-                }),
+                Ok((false, conn)) => {
+                    standby = Some(conn);
+                    board.update(name, |s| {
+                        s.state = WorkerState::Standby;
+                        s.error = None;
+                    });
+                }
                 Err(e) => {
                     tracing::warn!(projection = name, error = %e, "cannot reach the event store to take the projection lock");
                     board.update(name, |s| {
