@@ -1,0 +1,20 @@
+//! `qicoo-bench`: a load generator that drives a running Qicoo over HTTP and
+//! WebSocket, and the report that puts every figure beside a baseline.
+//!
+//! Each scenario is a function of this library so that the smoke test
+//! (`tests/smoke.rs`) runs the same code as `bench/run`, with tiny numbers.
+
+pub mod api;
+pub mod fixture;
+pub mod hot;
+pub mod likes;
+pub mod live;
+pub mod report;
+pub mod smoke;
+pub mod stats;
+
+/// Any failure of a scenario: the run stops and says why.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The result type of the scenarios.
+pub type Result<T> = std::result::Result<T, BoxError>;

@@ -1,0 +1,315 @@
+//! `qicoo-bench`: drives a running Qicoo and writes what it measured as JSON.
+//!
+//! ```sh
+//! qicoo-bench likes --base-url http://127.0.0.1:8080 --clients 1,8,32 --out likes.json
+//! qicoo-bench smoke --base-url http://127.0.0.1:8080
+//! ```
+//!
+//! `bench/run` runs every scenario against a freshly started Qicoo, measures the
+//! baselines, and calls `qicoo-bench report` to write `BENCHMARKS.md`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use qicoo_bench::api::Api;
+use qicoo_bench::fixture::{Fixture, VotePlan};
+use qicoo_bench::live::{LiveSettings, Outcome};
+use qicoo_bench::{hot, likes, live, report, smoke, Result};
+use serde::Serialize;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "qicoo-bench",
+    about = "Load generator and benchmark report for Qicoo"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Closed-loop likes on one meetup's questions (a few hot ones), at each
+    /// client count.
+    Likes(LikesArgs),
+    /// Likes by different participants on one question: are the last as fast
+    /// as the first?
+    HotQuestion(HotArgs),
+    /// Live WebSocket clients on one meetup while likes arrive at a fixed rate.
+    Live(LiveArgs),
+    /// RSS of the API process with and without idle live clients.
+    Memory(MemoryArgs),
+    /// Every scenario with tiny numbers, in seconds; fails on any error.
+    Smoke(Target),
+    /// Writes BENCHMARKS.md from a folder of results.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+struct Target {
+    /// Where Qicoo listens.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    base_url: String,
+}
+
+#[derive(Debug, Args)]
+struct LikesArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Client counts to run, one after the other.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+    clients: Vec<usize>,
+    /// Measured time per client count.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Unmeasured time before each measurement.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    warmup: Duration,
+    #[arg(long, default_value_t = 20)]
+    questions: usize,
+    #[arg(long, default_value_t = 2000)]
+    participants: usize,
+    /// Question i gets a share of votes proportional to 1 / (i + 1)^skew.
+    #[arg(long, default_value_t = 1.1)]
+    skew: f64,
+    /// Names the store set in the results (`postgres`, `sqlite`).
+    #[arg(long, default_value = "postgres")]
+    label: String,
+    /// Where to write the results (JSON); standard output when unset.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct HotArgs {
+    #[command(flatten)]
+    target: Target,
+    #[arg(long, default_value_t = 10_000)]
+    likes: usize,
+    #[arg(long, default_value_t = 8)]
+    clients: usize,
+    /// Size of the first and last windows compared.
+    #[arg(long, default_value_t = 1000)]
+    window: usize,
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct LiveArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Live client counts to run, one after the other.
+    #[arg(long, value_delimiter = ',', default_value = "500,2000")]
+    clients: Vec<usize>,
+    /// Likes per second, sent whether or not earlier ones were answered.
+    #[arg(long, default_value_t = 1000.0)]
+    rate: f64,
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    duration: Duration,
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    grace: Duration,
+    #[arg(long, default_value_t = 256)]
+    max_in_flight: usize,
+    #[arg(long, default_value_t = 20)]
+    questions: usize,
+    #[arg(long, default_value_t = 2000)]
+    participants: usize,
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct MemoryArgs {
+    #[command(flatten)]
+    target: Target,
+    /// The API process whose RSS is read.
+    #[arg(long)]
+    pid: u32,
+    #[arg(long, default_value_t = 5000)]
+    clients: usize,
+    /// Wait before each RSS reading.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    settle: Duration,
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct ReportArgs {
+    /// Folder of results written by the scenarios and by `bench/run`.
+    #[arg(long)]
+    results: PathBuf,
+    /// Analysis of the missed targets, included as written.
+    #[arg(long)]
+    findings: Option<PathBuf>,
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    out: PathBuf,
+}
+
+/// Parses `15s`, `500ms`, `2m` or plain seconds.
+fn parse_duration(raw: &str) -> std::result::Result<Duration, String> {
+    let raw = raw.trim();
+    let split = raw
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(split);
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a duration like 15s or 500ms"))?;
+    let seconds = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("{raw:?} is not a duration like 15s or 500ms")),
+    };
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+fn write<T: Serialize>(out: Option<&PathBuf>, value: &T) -> Result<()> {
+    let json = serde_json::to_string_pretty(value)?;
+    match out {
+        Some(path) => std::fs::write(path, json + "\n")?,
+        None => println!("{json}"),
+    }
+    Ok(())
+}
+
+async fn fixture(api: &Api, questions: usize, participants: usize) -> Result<Arc<Fixture>> {
+    eprintln!("  setting up: a meetup, {questions} questions, {participants} participant tokens");
+    Ok(Arc::new(
+        Fixture::create(api, questions, participants).await?,
+    ))
+}
+
+#[derive(Serialize)]
+struct LikesResults {
+    label: String,
+    runs: Vec<likes::LikesRun>,
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Likes(args) => {
+            let api = Api::new(&args.target.base_url)?;
+            let fixture = fixture(&api, args.questions, args.participants).await?;
+            let plan = Arc::new(VotePlan::new(
+                fixture.questions.len(),
+                fixture.tokens.len(),
+                args.skew,
+            )?);
+            let mut runs = Vec::new();
+            for clients in args.clients {
+                let run =
+                    likes::run(&api, &fixture, &plan, clients, args.warmup, args.duration).await?;
+                eprintln!(
+                    "  likes ({}), {clients:>2} clients: {:>7.0}/s  p50 {:.1} ms  p99 {:.1} ms  errors {}",
+                    args.label, run.per_second, run.latency.p50_ms, run.latency.p99_ms, run.errors
+                );
+                runs.push(run);
+            }
+            write(
+                args.out.as_ref(),
+                &LikesResults {
+                    label: args.label,
+                    runs,
+                },
+            )
+        }
+        Command::HotQuestion(args) => {
+            let api = Api::new(&args.target.base_url)?;
+            let fixture = fixture(&api, 5, args.likes).await?;
+            let run = hot::run(&api, &fixture, args.likes, args.clients, args.window).await?;
+            eprintln!(
+                "  hot question: {} likes at {:.0}/s; p50 first {} {:.2} ms, last {:.2} ms; errors {}",
+                run.likes, run.per_second, run.window, run.first.p50_ms, run.last.p50_ms, run.errors
+            );
+            write(args.out.as_ref(), &run)
+        }
+        Command::Live(args) => {
+            let api = Api::new(&args.target.base_url)?;
+            let fixture = fixture(&api, args.questions, args.participants).await?;
+            let plan = Arc::new(VotePlan::new(
+                fixture.questions.len(),
+                fixture.tokens.len(),
+                1.1,
+            )?);
+            let mut outcomes = Vec::new();
+            for clients in args.clients {
+                let settings = LiveSettings {
+                    clients,
+                    rate: args.rate,
+                    duration: args.duration,
+                    grace: args.grace,
+                    max_in_flight: args.max_in_flight,
+                };
+                let outcome = live::run(&api, &fixture, &plan, settings).await?;
+                match &outcome {
+                    Outcome::Ran(run) => eprintln!(
+                        "  live, {clients} clients at {:.0} likes/s: delivered p50 {:.1} ms p99 {:.1} ms, {:.1} frames/client/s, errors {}",
+                        run.achieved_rate, run.delivery.p50_ms, run.delivery.p99_ms,
+                        run.frames_per_client_per_second, run.ws_errors + run.like_errors
+                    ),
+                    Outcome::Skipped { reason } => eprintln!("  live: skipped: {reason}"),
+                }
+                let skipped = matches!(outcome, Outcome::Skipped { .. });
+                outcomes.push(outcome);
+                if skipped {
+                    break;
+                }
+            }
+            write(args.out.as_ref(), &outcomes)
+        }
+        Command::Memory(args) => {
+            let api = Api::new(&args.target.base_url)?;
+            let fixture = fixture(&api, 20, 1).await?;
+            let outcome = live::memory(&api, &fixture, args.pid, args.clients, args.settle).await?;
+            match &outcome {
+                Outcome::Ran(run) => eprintln!(
+                    "  memory: {} KiB idle, {} KiB with {} clients: {:.0} bytes each",
+                    run.rss_idle_kib, run.rss_with_clients_kib, run.connected, run.bytes_per_client
+                ),
+                Outcome::Skipped { reason } => eprintln!("  memory: skipped: {reason}"),
+            }
+            write(args.out.as_ref(), &outcome)
+        }
+        Command::Smoke(target) => {
+            let api = Api::new(&target.base_url)?;
+            let report = smoke::run(&api).await?;
+            write(None, &report)
+        }
+        Command::Report(args) => {
+            let markdown = report::render(&args.results, args.findings.as_deref())?;
+            std::fs::write(&args.out, markdown)?;
+            eprintln!("  wrote {}", args.out.display());
+            Ok(())
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("qicoo-bench: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_the_usual_units() {
+        assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("soon").is_err());
+    }
+}
