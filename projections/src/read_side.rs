@@ -327,11 +327,7 @@ impl ReadSide {
             .await;
         match caught_up {
             Ok(()) => {
-                if name == READ_MODEL {
-                    self.model.swap_in_fresh().await?;
-                } else {
-                    self.leaderboard.swap_in_fresh().await?;
-                }
+                self.swap_in(name).await?;
                 tracing::info!(projection = name, "replay finished and swapped in");
                 Ok(())
             }
@@ -345,6 +341,28 @@ impl ReadSide {
                     tracing::warn!(projection = name, error = %d, "cannot drop the replay's fresh tables");
                 }
                 Err(e)
+            }
+        }
+    }
+
+    /// Swaps the fresh tables / keys in, retrying a few times when the
+    /// store reports a passing error (a deadlock with a worker's batch, in
+    /// MySQL, is one).
+    async fn swap_in(&self, name: &str) -> Result<(), ReadSideError> {
+        let mut attempt = 0;
+        loop {
+            let swapped = if name == READ_MODEL {
+                self.model.swap_in_fresh().await
+            } else {
+                self.leaderboard.swap_in_fresh().await
+            };
+            match swapped {
+                Err(e) if e.is_transient() && attempt < 5 => {
+                    attempt += 1;
+                    tracing::warn!(projection = name, error = %e, "swapping in the replay failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                }
+                other => return other.map_err(Into::into),
             }
         }
     }
@@ -383,6 +401,12 @@ impl ReadSide {
                     total = total.max(done);
                     progress(name, done, total);
                     lock.renew().await?;
+                    // A short batch means the head was reached. Waiting for an
+                    // empty one could take forever while events keep coming;
+                    // the live workers carry on from here after the swap.
+                    if n < self.settings.batch_size {
+                        return Ok(());
+                    }
                 }
                 Ok(Step::Idle) => return Ok(()),
                 Err(StepError::Transient(e)) => {
