@@ -138,6 +138,38 @@ pub struct ServeArgs {
     )]
     pub ready_max_lag: i64,
 
+    /// Browser origins allowed to open the live stream, comma-separated (e.g.
+    /// `https://qa.example.com`). Unset: any origin.
+    #[arg(
+        long,
+        env = "QICOO_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub allowed_origins: Vec<String>,
+
+    /// Most WebSocket connections this node accepts; more are refused with 503.
+    #[arg(
+        long,
+        env = "QICOO_MAX_CONNECTIONS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub max_connections: usize,
+
+    /// Live changes are merged and sent once per tick.
+    #[arg(long, env = "QICOO_LIVE_TICK", default_value = "100ms", value_parser = parse_duration, global = true)]
+    pub live_tick: Duration,
+
+    /// Frames buffered per WebSocket client before it gets a fresh snapshot
+    /// instead.
+    #[arg(long, env = "QICOO_LIVE_BUFFER", default_value_t = 64, global = true)]
+    pub live_buffer: usize,
+
+    /// WebSocket ping interval; a client silent for three intervals is dropped.
+    #[arg(long, env = "QICOO_LIVE_HEARTBEAT", default_value = "20s", value_parser = parse_duration, global = true)]
+    pub live_heartbeat: Duration,
+
     /// Address to listen on.
     #[arg(
         long,

@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod json;
+pub mod live;
 pub mod metrics;
 pub mod path;
 pub mod replay;

@@ -12,12 +12,14 @@ use qicoo_commands::{CommandService, EventStore, EventStoreError};
 use qicoo_projections::{ReadSide, ReadSideConfig, ReadSideError};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{app, HttpSettings};
 use crate::auth::Signer;
 use crate::config::{LeaderboardArgs, ServeArgs, StoreArgs};
+use crate::live::{LiveGate, LiveHub, LiveSettings};
 use crate::secret::{load_secret, SecretError};
 use crate::state::{AppState, HealthSettings};
 
@@ -73,6 +75,8 @@ pub async fn open_read_side(
 pub struct Qicoo {
     pub state: AppState,
     cancel: CancellationToken,
+    /// Closes WebSocket sessions (1001) when shutdown begins.
+    live_shutdown: CancellationToken,
     projectors: Option<JoinHandle<()>>,
     http: HttpSettings,
     serves_api: bool,
@@ -90,6 +94,17 @@ impl Qicoo {
         let notifier = read_side.append_notifier();
         let commands = CommandService::with_append_hook(store, Arc::new(move || notifier.notify()));
         let cancel = CancellationToken::new();
+        let live_shutdown = CancellationToken::new();
+        let live = LiveHub::start(
+            read_side.queries(),
+            read_side.changes(),
+            LiveSettings {
+                tick: args.live_tick,
+                client_buffer: args.live_buffer,
+                heartbeat: args.live_heartbeat,
+            },
+            live_shutdown.clone(),
+        );
         let projectors = args
             .role
             .runs_projections()
@@ -103,10 +118,22 @@ impl Qicoo {
                 role: args.role,
                 max_lag: args.ready_max_lag,
             },
+            live,
+            live_gate: LiveGate {
+                connections: Arc::new(Semaphore::new(args.max_connections)),
+                allowed_origins: Arc::new(
+                    args.allowed_origins
+                        .iter()
+                        .map(|o| o.trim().trim_end_matches('/').to_owned())
+                        .filter(|o| !o.is_empty())
+                        .collect(),
+                ),
+            },
         };
         Ok(Self {
             state,
             cancel,
+            live_shutdown,
             projectors,
             http: HttpSettings {
                 max_body_bytes: args.max_body_bytes,
@@ -125,9 +152,21 @@ impl Qicoo {
         }
     }
 
+    /// Tells WebSocket clients to go elsewhere (close 1001), so that the HTTP
+    /// server can drain.
+    pub fn begin_shutdown(&self) {
+        self.live_shutdown.cancel();
+    }
+
+    /// A token that fires when shutdown begins.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.live_shutdown.clone()
+    }
+
     /// Stops the workers (each finishes its batch and releases its lock) and
     /// closes the pools, waiting at most `timeout`.
     pub async fn stop(self, timeout: Duration) {
+        self.live_shutdown.cancel();
         self.cancel.cancel();
         if let Some(projectors) = self.projectors {
             if tokio::time::timeout(timeout, projectors).await.is_err() {
@@ -163,12 +202,27 @@ pub async fn serve(args: ServeArgs) -> Result<(), StartError> {
     let addr = listener.local_addr().map_err(StartError::Serve)?;
     tracing::info!(%addr, role = ?args.role, "Qicoo is serving on http://{addr}/api/v1");
     let router = qicoo.router();
+    let live_shutdown = qicoo.shutdown_token();
+    let draining = live_shutdown.clone();
     let served = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await;
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        live_shutdown.cancel();
+    });
+    // In-flight requests get the shutdown timeout to finish, then are dropped.
+    let served = tokio::select! {
+        result = served => result,
+        () = async {
+            draining.cancelled().await;
+            tokio::time::sleep(args.shutdown_timeout).await;
+        } => {
+            tracing::warn!(timeout = ?args.shutdown_timeout, "requests still open at the shutdown timeout");
+            Ok(())
+        }
+    };
     qicoo.stop(args.shutdown_timeout).await;
     served.map_err(StartError::Serve)?;
     tracing::info!("stopped");

@@ -7,6 +7,7 @@ use qicoo_projections::{ReadQueries, ReadSide};
 
 use crate::auth::{HasSigner, Signer};
 use crate::config::Role;
+use crate::live::{LiveGate, LiveHub};
 
 /// Shared state of the API.
 #[derive(Clone)]
@@ -21,6 +22,10 @@ pub struct AppState {
     pub signer: Signer,
     /// Settings that decide health and readiness.
     pub health: HealthSettings,
+    /// This node's end of the live stream.
+    pub live: Arc<LiveHub>,
+    /// The live stream's connection cap and allowed origins.
+    pub live_gate: LiveGate,
 }
 
 /// What `/readyz` checks.

@@ -7,10 +7,12 @@
 //! [`ReadSide::status`] and [`ReadSide::replay`]. The pieces are public too,
 //! so that each trait's adapters can be exercised by one contract suite.
 
+pub mod changes;
 pub mod error;
 pub mod event;
 pub mod feed;
 pub mod leaderboard;
+mod publishing;
 pub mod queries;
 mod read_side;
 pub mod readmodel;

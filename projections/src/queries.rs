@@ -13,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use qicoo_domain::{MeetupId, ParticipantId, QuestionId, QuestionStatus};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -26,7 +26,7 @@ use crate::readmodel::{sql_err, SqlReadModel, READ_MODEL};
 pub const MAX_LIMIT: u32 = 100;
 
 /// A meetup as clients see it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MeetupView {
     pub id: MeetupId,
     pub code: String,
@@ -41,7 +41,7 @@ pub struct MeetupView {
 }
 
 /// A question as clients see it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuestionView {
     pub id: QuestionId,
     pub meetup_id: MeetupId,

@@ -14,12 +14,14 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::changes::{ChangeStream, InProcessChanges, RedisChanges};
 use crate::error::{ReadSideError, StoreError};
 use crate::event::Checkpoint;
 use crate::feed::{AppendNotifier, EventFeed, PostgresFeed, SqliteFeed};
 use crate::leaderboard::{
     LeaderboardProjection, LeaderboardStore, MemoryLeaderboard, RedisLeaderboard, LEADERBOARD,
 };
+use crate::publishing::PublishingReadModel;
 use crate::queries::{ReadQueries, SqlQueries};
 use crate::readmodel::{sql_err, SqlReadModel, READ_MODEL};
 use crate::runner::{
@@ -96,6 +98,8 @@ pub struct ReadSide {
     /// The read-model worker's watermark, for waiters in this process.
     watermark: watch::Sender<i64>,
     queries: Arc<SqlQueries>,
+    /// Where the read model publishes what it changed.
+    changes: Arc<dyn ChangeStream>,
 }
 
 impl ReadSide {
@@ -166,6 +170,10 @@ impl ReadSide {
             Some(url) => Arc::new(RedisLeaderboard::new(url, &config.redis_prefix)?),
             None => Arc::new(MemoryLeaderboard::new()),
         };
+        let changes: Arc<dyn ChangeStream> = match &config.redis_url {
+            Some(url) => Arc::new(RedisChanges::new(url, &config.redis_prefix)?),
+            None => Arc::new(InProcessChanges::default()),
+        };
         let (watermark, watermark_rx) = watch::channel(0);
         let queries = Arc::new(SqlQueries::new(
             model.clone(),
@@ -182,12 +190,19 @@ impl ReadSide {
             board: StatusBoard::default(),
             watermark,
             queries,
+            changes,
         })
     }
 
     /// The queries.
     pub fn queries(&self) -> Arc<dyn ReadQueries> {
         self.queries.clone()
+    }
+
+    /// The change stream the read-model projection publishes to (for the
+    /// API's live stream).
+    pub fn changes(&self) -> Arc<dyn ChangeStream> {
+        self.changes.clone()
     }
 
     /// Call `notify()` on it after appending events, to start projecting at
@@ -201,7 +216,14 @@ impl ReadSide {
     /// all of them have finished their batch and released their locks.
     pub fn spawn_projectors(&self, cancel: CancellationToken) -> JoinHandle<()> {
         let projections: [(Arc<dyn Projection>, watch::Sender<i64>); 2] = [
-            (Arc::new(self.model.clone()), self.watermark.clone()),
+            (
+                Arc::new(PublishingReadModel::new(
+                    self.model.clone(),
+                    self.queries.clone(),
+                    self.changes.clone(),
+                )),
+                self.watermark.clone(),
+            ),
             (
                 Arc::new(LeaderboardProjection::new(self.leaderboard.clone())),
                 // Only the read model's watermark answers read-your-writes.

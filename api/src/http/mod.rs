@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .merge(questions::router())
         .merge(votes::router())
         .merge(leaderboard::router())
+        .merge(crate::live::router())
 }
 
 /// Parses an id from the path; anything unparsable names nothing, so 404.

@@ -7,5 +7,6 @@ mod support;
 mod concurrency;
 mod errors;
 mod flows;
+mod live;
 mod reads;
 mod roles;

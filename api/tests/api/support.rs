@@ -44,8 +44,14 @@ const TEST_SECRET: &str = "test-secret-of-at-least-sixteen-bytes";
 /// Starts the app over a fresh store; `None` when the store's service is down
 /// outside CI (the test then skips).
 pub async fn spawn_app(store: Store) -> Option<TestApp> {
+    spawn_app_with(store, &[]).await
+}
+
+/// Starts the app with extra command-line settings.
+pub async fn spawn_app_with(store: Store, extra: &[&str]) -> Option<TestApp> {
     init_logs();
     let mut argv: Vec<String> = vec!["qicoo".into(), "--secret".into(), TEST_SECRET.into()];
+    argv.extend(extra.iter().map(|a| (*a).to_owned()));
     let (url, dir, services) = match store {
         Store::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
@@ -94,10 +100,43 @@ pub async fn serve(
     dir: Option<tempfile::TempDir>,
     services: Option<ScaledServices>,
 ) -> TestApp {
-    let state = state.unwrap_or_else(|| qicoo.state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
+    serve_on(listener, qicoo, state, store_url, dir, services).await
+}
+
+/// Starts the embedded app on a listener whose connections have a small, fixed
+/// send buffer, so that a client that stops reading stalls the server's writes
+/// quickly (the kernel's buffers would otherwise absorb megabytes).
+pub async fn spawn_app_with_small_send_buffer(extra: &[&str]) -> TestApp {
+    init_logs();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("qicoo.db").display());
+    let mut argv = vec!["qicoo", "--secret", TEST_SECRET, "--event-store-url", &url];
+    argv.extend(extra);
+    let args = Cli::try_parse_from(argv)
+        .expect("valid arguments")
+        .serve_args();
+    let qicoo = Qicoo::start(&args).await.expect("app starts");
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_send_buffer_size(4096).expect("send buffer");
+    socket
+        .bind("127.0.0.1:0".parse().expect("address"))
+        .expect("bind");
+    let listener = socket.listen(128).expect("listen");
+    serve_on(listener, qicoo, None, url, Some(dir), None).await
+}
+
+async fn serve_on(
+    listener: tokio::net::TcpListener,
+    qicoo: Qicoo,
+    state: Option<AppState>,
+    store_url: String,
+    dir: Option<tempfile::TempDir>,
+    services: Option<ScaledServices>,
+) -> TestApp {
+    let state = state.unwrap_or_else(|| qicoo.state.clone());
     let addr = listener.local_addr().expect("address");
     let router = app(
         state.clone(),
@@ -235,6 +274,21 @@ impl TestApp {
             .expect("metadata"),
         };
         serde_json::from_str(&text).expect("metadata is JSON")
+    }
+
+    /// The live stream's URL for a meetup.
+    pub fn live_url(&self, meetup: &str, query: &str) -> String {
+        format!(
+            "{}/meetups/{meetup}/live{query}",
+            self.base.replace("http://", "ws://")
+        )
+    }
+
+    /// Begins shutdown as SIGTERM would (WebSocket clients are told 1001).
+    pub fn begin_shutdown(&self) {
+        if let Some(qicoo) = &self.qicoo {
+            qicoo.begin_shutdown();
+        }
     }
 
     /// Stops the server and drops what the test created.

@@ -1,0 +1,249 @@
+//! This node's end of the change stream: one reader that hands each meetup's
+//! changes to that meetup's room, if a client here watches it. A meetup nobody
+//! watches on this node costs nothing beyond reading past its changes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use qicoo_domain::MeetupId;
+use qicoo_projections::changes::{Change, ChangeStream};
+use qicoo_projections::{QueryError, ReadQueries};
+use tokio::sync::{mpsc, OnceCell};
+use tokio_util::sync::CancellationToken;
+
+use super::room::{run_room, Joined, Room, RoomInput};
+
+/// Tuning of the live stream.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveSettings {
+    /// Changes are merged and sent once per tick.
+    pub tick: Duration,
+    /// Frames buffered per client before it counts as too slow (and gets a
+    /// snapshot instead).
+    pub client_buffer: usize,
+    /// Ping interval; a client silent for three intervals is disconnected.
+    pub heartbeat: Duration,
+}
+
+impl Default for LiveSettings {
+    fn default() -> Self {
+        Self {
+            tick: Duration::from_millis(100),
+            client_buffer: 64,
+            heartbeat: Duration::from_secs(20),
+        }
+    }
+}
+
+/// A meetup's place in the hub, registered before its view is loaded so that
+/// no change published meanwhile is missed.
+struct Slot {
+    room: OnceCell<Arc<Room>>,
+    inbox: mpsc::UnboundedSender<RoomInput>,
+    inbox_rx: Mutex<Option<mpsc::UnboundedReceiver<RoomInput>>>,
+}
+
+/// The live stream's hub on this node.
+pub struct LiveHub {
+    slots: Mutex<HashMap<MeetupId, Arc<Slot>>>,
+    queries: Arc<dyn ReadQueries>,
+    pub settings: LiveSettings,
+    /// Fires on shutdown: sessions close with 1001 (going away).
+    pub shutdown: CancellationToken,
+}
+
+/// Why a client could not join.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    #[error("no such meetup")]
+    NotFound,
+    #[error(transparent)]
+    Query(#[from] QueryError),
+}
+
+impl LiveHub {
+    /// Starts the hub and its reader of `changes`.
+    pub fn start(
+        queries: Arc<dyn ReadQueries>,
+        changes: Arc<dyn ChangeStream>,
+        settings: LiveSettings,
+        shutdown: CancellationToken,
+    ) -> Arc<Self> {
+        let hub = Arc::new(Self {
+            slots: Mutex::new(HashMap::new()),
+            queries,
+            settings,
+            shutdown,
+        });
+        tokio::spawn(read_changes(hub.clone(), changes));
+        hub
+    }
+
+    fn slots(&self) -> MutexGuard<'_, HashMap<MeetupId, Arc<Slot>>> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many meetups have a room on this node.
+    pub fn rooms(&self) -> usize {
+        self.slots().len()
+    }
+
+    /// Joins a client to a meetup's room, creating and loading the room if
+    /// needed.
+    pub async fn join(
+        self: &Arc<Self>,
+        meetup: MeetupId,
+        after: Option<i64>,
+    ) -> Result<(Arc<Room>, Joined), JoinError> {
+        loop {
+            let slot = {
+                let mut slots = self.slots();
+                let slot = slots.entry(meetup).or_insert_with(|| {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    Arc::new(Slot {
+                        room: OnceCell::new(),
+                        inbox: tx,
+                        inbox_rx: Mutex::new(Some(rx)),
+                    })
+                });
+                if let Some(room) = slot.room.get() {
+                    // Subscribing under the hub's lock: the room cannot be
+                    // retired between the lookup and the subscription.
+                    return Ok((room.clone(), room.join(after)));
+                }
+                slot.clone()
+            };
+            let loaded = slot
+                .room
+                .get_or_try_init(|| self.create_room(meetup, &slot))
+                .await;
+            match loaded {
+                Ok(_) => continue,
+                Err(JoinError::NotFound) => {
+                    self.retire(meetup, &slot);
+                    return Err(JoinError::NotFound);
+                }
+                Err(e) => {
+                    self.retire(meetup, &slot);
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    async fn create_room(
+        self: &Arc<Self>,
+        meetup: MeetupId,
+        slot: &Arc<Slot>,
+    ) -> Result<Arc<Room>, JoinError> {
+        let room = Room::load(self.queries.as_ref(), meetup, self.settings.client_buffer)
+            .await?
+            .ok_or(JoinError::NotFound)?;
+        let room = Arc::new(room);
+        let inbox = slot
+            .inbox_rx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(inbox) = inbox {
+            let hub = self.clone();
+            let this_slot = slot.clone();
+            let task_room = room.clone();
+            // Idle rooms go after five seconds without clients.
+            let idle_ticks = (Duration::from_secs(5).as_millis()
+                / self.settings.tick.as_millis().max(1))
+            .max(1) as u32;
+            tokio::spawn(run_room(
+                task_room,
+                inbox,
+                self.queries.clone(),
+                self.settings.tick,
+                idle_ticks,
+                move || hub.retire_if_idle(meetup, &this_slot),
+            ));
+        }
+        Ok(room)
+    }
+
+    fn retire(&self, meetup: MeetupId, slot: &Arc<Slot>) {
+        let mut slots = self.slots();
+        if slots.get(&meetup).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+            slots.remove(&meetup);
+        }
+    }
+
+    /// Removes the room if it still has no client (checked under the lock that
+    /// joins subscribe under).
+    fn retire_if_idle(&self, meetup: MeetupId, slot: &Arc<Slot>) -> bool {
+        let mut slots = self.slots();
+        let idle = slot.room.get().is_none_or(|room| room.clients() == 0);
+        if idle && slots.get(&meetup).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+            slots.remove(&meetup);
+        }
+        idle
+    }
+
+    fn dispatch(
+        &self,
+        position: i64,
+        committed_at: chrono::DateTime<chrono::Utc>,
+        changes: Vec<Change>,
+    ) {
+        let mut by_meetup: BTreeMap<MeetupId, Vec<Change>> = BTreeMap::new();
+        for change in changes {
+            by_meetup
+                .entry(change.meetup_id())
+                .or_default()
+                .push(change);
+        }
+        let slots = self.slots();
+        for (meetup, changes) in by_meetup {
+            if let Some(slot) = slots.get(&meetup) {
+                let _ = slot.inbox.send(RoomInput::Changes {
+                    position,
+                    committed_at,
+                    changes,
+                });
+            }
+        }
+    }
+
+    fn resync_all(&self) {
+        for slot in self.slots().values() {
+            let _ = slot.inbox.send(RoomInput::Resync);
+        }
+    }
+}
+
+/// The node's single reader of the change stream.
+async fn read_changes(hub: Arc<LiveHub>, changes: Arc<dyn ChangeStream>) {
+    let after = loop {
+        match hub.queries.position().await {
+            Ok(position) => break position,
+            Err(e) => {
+                tracing::warn!(error = %e, "live stream: cannot read the read model's position; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = hub.shutdown.cancelled() => return,
+                }
+            }
+        }
+    };
+    let mut stream = changes.subscribe(after);
+    loop {
+        let item = tokio::select! {
+            item = stream.recv() => item,
+            _ = hub.shutdown.cancelled() => return,
+        };
+        match item {
+            Some(Ok(batch)) if batch.resync => hub.resync_all(),
+            Some(Ok(batch)) => hub.dispatch(batch.position, batch.committed_at, batch.changes),
+            Some(Err(gap)) => {
+                tracing::warn!(error = %gap, "live stream fell behind; refreshing every room");
+                hub.resync_all();
+            }
+            None => return,
+        }
+    }
+}

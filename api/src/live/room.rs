@@ -1,0 +1,389 @@
+//! One meetup's live state on this node: the public view (meetup, published
+//! questions, leaderboard) kept in memory from one read-model snapshot plus the
+//! change stream, the frames of each tick, and a short history for resuming.
+//!
+//! Clients are served from here, not from the database: a thousand phones
+//! joining at once cost one read-model query, and a burst of likes costs each
+//! of them one frame per tick.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::extract::ws::Utf8Bytes;
+use chrono::{DateTime, Utc};
+use qicoo_domain::{MeetupId, QuestionId, QuestionStatus};
+use qicoo_projections::changes::Change;
+use qicoo_projections::{MeetupView, QueryError, QuestionQuery, QuestionView, ReadQueries, Sort};
+use tokio::sync::{broadcast, mpsc};
+
+use super::frames::{ChangeMessage, Frame, VERSION};
+
+/// Most questions a live view carries.
+const MAX_QUESTIONS: usize = 5_000;
+/// Length of the leaderboard in frames.
+const LEADERBOARD_LEN: usize = 10;
+/// Frames kept for clients that reconnect with `?after=`.
+const HISTORY: usize = 256;
+
+/// A frame ready to send to any number of clients.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub position: i64,
+    pub text: Utf8Bytes,
+    /// When the oldest change in it was committed (none for snapshots).
+    pub committed_at: Option<DateTime<Utc>>,
+    pub snapshot: bool,
+}
+
+/// What the hub hands a room.
+#[derive(Debug)]
+pub enum RoomInput {
+    /// Changes of this meetup, published at `position`.
+    Changes {
+        position: i64,
+        committed_at: DateTime<Utc>,
+        changes: Vec<Change>,
+    },
+    /// The stream may have lost changes: reload from the read model.
+    Resync,
+}
+
+struct View {
+    meetup: MeetupView,
+    questions: HashMap<QuestionId, QuestionView>,
+    leaderboard: Vec<QuestionId>,
+    position: i64,
+}
+
+#[derive(Default)]
+struct Pending {
+    upserted: BTreeSet<QuestionId>,
+    removed: BTreeSet<QuestionId>,
+    meetup: bool,
+    oldest_commit: Option<DateTime<Utc>>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.upserted.is_empty() && self.removed.is_empty() && !self.meetup
+    }
+}
+
+struct State {
+    view: View,
+    pending: Pending,
+    history: VecDeque<Sent>,
+    /// A client that has seen this position (or later) can resume from history.
+    history_from: i64,
+    snapshot: Option<Sent>,
+}
+
+/// A meetup's live state on this node.
+pub struct Room {
+    pub meetup_id: MeetupId,
+    state: Mutex<State>,
+    frames: broadcast::Sender<Sent>,
+}
+
+/// What a joining client starts with.
+pub struct Joined {
+    /// Frames to send first: a snapshot, or the history after `?after=`.
+    pub initial: Vec<Sent>,
+    pub frames: broadcast::Receiver<Sent>,
+    /// True when a resume was asked for but not possible (a snapshot is sent).
+    pub resume_refused: bool,
+}
+
+impl Room {
+    /// Loads the meetup's public view from the read model. `None`: no such
+    /// meetup.
+    pub async fn load(
+        queries: &dyn ReadQueries,
+        meetup_id: MeetupId,
+        buffer: usize,
+    ) -> Result<Option<Self>, QueryError> {
+        let Some(view) = load_view(queries, meetup_id).await? else {
+            return Ok(None);
+        };
+        let position = view.position;
+        Ok(Some(Self {
+            meetup_id,
+            state: Mutex::new(State {
+                view,
+                pending: Pending::default(),
+                history: VecDeque::new(),
+                history_from: position,
+                snapshot: None,
+            }),
+            frames: broadcast::channel(buffer.max(1)).0,
+        }))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock means a panic mid-update; the view is still the best
+        // there is, and the next reload replaces it.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many clients are connected.
+    pub fn clients(&self) -> usize {
+        self.frames.receiver_count()
+    }
+
+    /// Joins a client: its first frames and its subscription, taken together so
+    /// that nothing falls between them.
+    pub fn join(&self, after: Option<i64>) -> Joined {
+        let mut state = self.lock();
+        let frames = self.frames.subscribe();
+        let resumable = after.filter(|a| *a >= state.history_from && *a <= state.view.position);
+        match resumable {
+            Some(after) => Joined {
+                initial: state
+                    .history
+                    .iter()
+                    .filter(|f| f.position > after)
+                    .cloned()
+                    .collect(),
+                frames,
+                resume_refused: false,
+            },
+            None => Joined {
+                initial: vec![snapshot(&mut state)],
+                frames,
+                resume_refused: after.is_some(),
+            },
+        }
+    }
+
+    /// A fresh snapshot (for a client that fell behind).
+    pub fn snapshot(&self) -> Sent {
+        snapshot(&mut self.lock())
+    }
+
+    /// Applies changes from the stream; they go out at the next tick.
+    pub fn apply(&self, position: i64, committed_at: DateTime<Utc>, changes: Vec<Change>) {
+        let mut state = self.lock();
+        if position <= state.view.position {
+            return;
+        }
+        let state = &mut *state;
+        for change in changes {
+            match change {
+                Change::Question { question } => {
+                    let id = question.id;
+                    if question.status == QuestionStatus::Published {
+                        state.view.questions.insert(id, question);
+                        state.pending.upserted.insert(id);
+                        state.pending.removed.remove(&id);
+                    } else {
+                        state.view.questions.remove(&id);
+                        state.pending.removed.insert(id);
+                        state.pending.upserted.remove(&id);
+                    }
+                }
+                Change::Meetup { meetup } => {
+                    state.view.meetup = meetup;
+                    state.pending.meetup = true;
+                }
+            }
+        }
+        state.view.position = position;
+        let oldest = state.pending.oldest_commit.get_or_insert(committed_at);
+        *oldest = (*oldest).min(committed_at);
+    }
+
+    /// Sends what changed since the last tick as one frame.
+    pub fn flush(&self) {
+        let mut state = self.lock();
+        if state.pending.is_empty() {
+            return;
+        }
+        let state = &mut *state;
+        let pending = std::mem::take(&mut state.pending);
+        let leaderboard = rank(&state.view.questions);
+        let leaderboard_changed = leaderboard != state.view.leaderboard;
+        state.view.leaderboard = leaderboard;
+        let mut changes = Vec::new();
+        if pending.meetup {
+            changes.push(ChangeMessage::MeetupUpdated {
+                meetup: &state.view.meetup,
+            });
+        }
+        for id in &pending.upserted {
+            if let Some(question) = state.view.questions.get(id) {
+                changes.push(ChangeMessage::QuestionUpserted { question });
+            }
+        }
+        for id in &pending.removed {
+            changes.push(ChangeMessage::QuestionRemoved { id: *id });
+        }
+        if leaderboard_changed {
+            changes.push(ChangeMessage::Leaderboard {
+                items: &state.view.leaderboard,
+            });
+        }
+        let frame = Frame::Changes {
+            v: VERSION,
+            position: state.view.position,
+            changes,
+        };
+        let sent = Sent {
+            position: state.view.position,
+            text: to_text(&frame),
+            committed_at: pending.oldest_commit,
+            snapshot: false,
+        };
+        state.snapshot = None;
+        state.history.push_back(sent.clone());
+        while state.history.len() > HISTORY {
+            if let Some(dropped) = state.history.pop_front() {
+                state.history_from = dropped.position;
+            }
+        }
+        let _ = self.frames.send(sent);
+    }
+
+    /// Replaces the view with a fresh one from the read model and sends every
+    /// client a snapshot.
+    pub async fn reload(&self, queries: &dyn ReadQueries) -> Result<(), QueryError> {
+        let Some(view) = load_view(queries, self.meetup_id).await? else {
+            return Ok(());
+        };
+        let mut state = self.lock();
+        let position = view.position.max(state.view.position);
+        state.view = View { position, ..view };
+        state.pending = Pending::default();
+        state.history.clear();
+        state.history_from = position;
+        let sent = snapshot(&mut state);
+        let _ = self.frames.send(sent);
+        Ok(())
+    }
+}
+
+fn to_text(frame: &Frame<'_>) -> Utf8Bytes {
+    // Serialising plain data to JSON cannot fail.
+    Utf8Bytes::from(serde_json::to_string(frame).unwrap_or_default())
+}
+
+/// The snapshot of the current view, cached until the view changes.
+fn snapshot(state: &mut State) -> Sent {
+    if let Some(cached) = &state.snapshot {
+        return cached.clone();
+    }
+    let mut questions: Vec<&QuestionView> = state.view.questions.values().collect();
+    questions.sort_by(|a, b| {
+        b.likes
+            .cmp(&a.likes)
+            .then(a.created_at.cmp(&b.created_at))
+            .then(a.id.cmp(&b.id))
+    });
+    let frame = Frame::Snapshot {
+        v: VERSION,
+        position: state.view.position,
+        meetup: &state.view.meetup,
+        questions,
+        leaderboard: &state.view.leaderboard,
+    };
+    let sent = Sent {
+        position: state.view.position,
+        text: to_text(&frame),
+        committed_at: None,
+        snapshot: true,
+    };
+    state.snapshot = Some(sent.clone());
+    sent
+}
+
+/// The leaderboard: published, unanswered questions by likes, the earlier
+/// question first among equals.
+fn rank(questions: &HashMap<QuestionId, QuestionView>) -> Vec<QuestionId> {
+    let mut open: Vec<&QuestionView> = questions.values().filter(|q| !q.answered).collect();
+    open.sort_by(|a, b| {
+        b.likes
+            .cmp(&a.likes)
+            .then(a.created_at.cmp(&b.created_at))
+            .then(a.id.cmp(&b.id))
+    });
+    open.iter().take(LEADERBOARD_LEN).map(|q| q.id).collect()
+}
+
+/// Reads the public view: the position first, so the data reflects at least it.
+async fn load_view(
+    queries: &dyn ReadQueries,
+    meetup_id: MeetupId,
+) -> Result<Option<View>, QueryError> {
+    let position = queries.position().await?;
+    let Some(meetup) = queries.meetup(meetup_id).await? else {
+        return Ok(None);
+    };
+    let mut questions = HashMap::new();
+    let mut cursor = None;
+    loop {
+        let query = QuestionQuery {
+            sort: Sort::Recent,
+            status: Some(QuestionStatus::Published),
+            limit: qicoo_projections::MAX_LIMIT,
+            cursor,
+            ..QuestionQuery::default()
+        };
+        let page = queries.questions(meetup_id, &query).await?;
+        for question in page.items {
+            questions.insert(question.id, question);
+        }
+        match page.next_cursor {
+            Some(next) if questions.len() < MAX_QUESTIONS => cursor = Some(next),
+            _ => break,
+        }
+    }
+    let leaderboard = rank(&questions);
+    Ok(Some(View {
+        meetup,
+        questions,
+        leaderboard,
+        position,
+    }))
+}
+
+/// Drives a room: applies what the hub sends, flushes at each tick, and ends
+/// once no client has been connected for `idle_ticks` ticks. Returns when the
+/// inbox closes or the room goes idle.
+pub async fn run_room(
+    room: Arc<Room>,
+    mut inbox: mpsc::UnboundedReceiver<RoomInput>,
+    queries: Arc<dyn ReadQueries>,
+    tick: Duration,
+    idle_ticks: u32,
+    is_idle: impl Fn() -> bool,
+) {
+    let mut ticker = tokio::time::interval(tick);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut idle = 0;
+    loop {
+        tokio::select! {
+            input = inbox.recv() => match input {
+                Some(RoomInput::Changes { position, committed_at, changes }) => {
+                    room.apply(position, committed_at, changes);
+                }
+                Some(RoomInput::Resync) => {
+                    if let Err(e) = room.reload(queries.as_ref()).await {
+                        tracing::warn!(error = %e, meetup = %room.meetup_id, "live view reload failed");
+                    }
+                }
+                None => return,
+            },
+            _ = ticker.tick() => {
+                room.flush();
+                if room.clients() == 0 {
+                    idle += 1;
+                    if idle >= idle_ticks && is_idle() {
+                        return;
+                    }
+                } else {
+                    idle = 0;
+                }
+            }
+        }
+    }
+}
