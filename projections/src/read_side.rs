@@ -2,6 +2,7 @@
 //! configuration, run the projections, answer queries, report status, and
 //! rebuild projections from position zero.
 
+use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,7 +34,7 @@ use crate::runner::{
 pub const PROJECTIONS: [&str; 2] = [READ_MODEL, LEADERBOARD];
 
 /// Where the read side's stores are.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ReadSideConfig {
     /// `postgres://…`, `postgresql://…` or `sqlite://path`.
     pub event_store_url: String,
@@ -58,6 +59,32 @@ impl ReadSideConfig {
             redis_prefix: "qicoo:".to_owned(),
             worker: WorkerSettings::default(),
         }
+    }
+}
+
+/// Shows where the stores are without the credentials in their URLs.
+impl fmt::Debug for ReadSideConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadSideConfig")
+            .field("event_store_url", &redacted(&self.event_store_url))
+            .field(
+                "read_model_url",
+                &self.read_model_url.as_deref().map(redacted),
+            )
+            .field("redis_url", &self.redis_url.as_deref().map(redacted))
+            .field("redis_prefix", &self.redis_prefix)
+            .field("worker", &self.worker)
+            .finish()
+    }
+}
+
+/// A URL with any `user:password@` replaced.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://***{}", &url[..scheme_end], &url[at..])
+        }
+        _ => url.to_owned(),
     }
 }
 

@@ -195,3 +195,16 @@ async fn a_store_that_cannot_be_reached_is_retried_and_reported_not_failed() {
         .expect("workers");
     setup.drop_all().await;
 }
+
+#[test]
+fn a_configuration_prints_without_the_credentials_in_its_urls() {
+    let mut config =
+        qicoo_projections::ReadSideConfig::new("postgres://qicoo:s3cret@db:5432/qicoo");
+    config.read_model_url = Some("mysql://root:hunter2@mysql/qicoo".into());
+    config.redis_url = Some("redis://:pw@redis:6379".into());
+    let shown = format!("{config:?}");
+    for secret in ["s3cret", "hunter2", ":pw@"] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+    assert!(shown.contains("postgres://***@db:5432/qicoo"), "{shown}");
+}
