@@ -11,7 +11,8 @@ use qicoo_projections::{QuestionQuery, ReadQueries, Sort, Viewer, WorkerState};
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{
-    init_logs, meetup_changed, meetup_created, question_changed, question_posted, vote, Ev, Setup,
+    init_logs, join_code_claimed, meetup_changed, meetup_created, question_changed,
+    question_posted, vote, Ev, Setup,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -333,7 +334,10 @@ async fn a_meetup_is_found_by_id_and_by_join_code_and_follows_its_changes() {
         append_and_wait(
             &setup,
             queries.as_ref(),
-            &[meetup_created(m, "RUST42", false)],
+            &[
+                join_code_claimed(m, "RUST42"),
+                meetup_created(m, "RUST42", false),
+            ],
         )
         .await;
         let created = queries.meetup(m).await.expect("reads").expect("exists");

@@ -73,6 +73,20 @@ pub fn meetup_created(meetup: MeetupId, code: &str, moderated: bool) -> Ev {
     }
 }
 
+/// The write side's claim of a join code (the projections ignore it).
+pub fn join_code_claimed(meetup: MeetupId, code: &str) -> Ev {
+    Ev {
+        aggregate_type: "JoinCode",
+        aggregate_id: code.to_owned(),
+        payload: serde_json::to_value(qicoo_domain::JoinCodeEvent::JoinCodeClaimed {
+            code: code.to_owned(),
+            meetup_id: meetup,
+        })
+        .expect("serialises"),
+        meetup_id: meetup,
+    }
+}
+
 pub fn meetup_changed(meetup: MeetupId, event: MeetupEvent) -> Ev {
     Ev {
         aggregate_type: "Meetup",
