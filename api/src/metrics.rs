@@ -4,7 +4,13 @@
 //! Names (all prefixed `qicoo_`): `http_requests_total` and
 //! `http_request_duration_seconds` {method, route, status}; `commands_total`
 //! {aggregate, outcome} and `events_appended_total` {aggregate} (from the write
-//! side); `db_pool_connections` {pool, state}.
+//! side); `db_pool_connections` {pool, state}; per projection
+//! `projection_checkpoint`, `projection_watermark`, `projection_lag_events`,
+//! `projection_lag_seconds`, `projection_lock_held`, `projection_failed`
+//! (gauges, read at each scrape) and `projection_batches_total`,
+//! `projection_events_total`, `projection_errors_total` {kind} (counted by the
+//! workers); `websocket_clients`, `websocket_frames_total`,
+//! `websocket_forced_snapshots_total`, `websocket_commit_to_send_seconds`.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -42,6 +48,7 @@ pub fn handle() -> &'static PrometheusHandle {
 /// `GET /metrics` in the Prometheus text format.
 pub async fn render(State(state): State<AppState>) -> Response {
     state.record_pool_gauges();
+    state.record_projection_gauges().await;
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4")],
         handle().render(),

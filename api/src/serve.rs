@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::Router;
 use qicoo_commands::store::PoolSettings;
-use qicoo_commands::{CommandService, EventStore, EventStoreError};
+use qicoo_commands::{CommandService, EventStore, EventStoreError, EventStoreKind};
 use qicoo_projections::{ReadSide, ReadSideConfig, ReadSideError};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::{app, HttpSettings};
 use crate::auth::Signer;
-use crate::config::{LeaderboardArgs, ServeArgs, StoreArgs};
+use crate::config::{LeaderboardArgs, Role, ServeArgs, StoreArgs};
 use crate::live::{LiveGate, LiveHub, LiveSettings};
 use crate::secret::{load_secret, SecretError};
 use crate::state::{AppState, HealthSettings};
@@ -40,6 +40,8 @@ pub enum StartError {
     },
     #[error("server error: {0}")]
     Serve(#[source] std::io::Error),
+    #[error("invalid configuration: {0}")]
+    Config(&'static str),
 }
 
 /// Opens and migrates the event store.
@@ -85,6 +87,19 @@ pub struct Qicoo {
 impl Qicoo {
     /// Opens everything and starts the projection workers this role runs.
     pub async fn start(args: &ServeArgs) -> Result<Self, StartError> {
+        if args.role != Role::All {
+            // Separate processes share leaderboards and the change stream through
+            // Redis, and coordinate projectors through Postgres advisory locks.
+            let postgres = matches!(
+                EventStoreKind::of_url(args.store.event_store_url.expose_secret()),
+                Ok(EventStoreKind::Postgres)
+            );
+            if !postgres || args.leaderboard.redis_url.is_none() {
+                return Err(StartError::Config(
+                    "--role api and --role projector need a Postgres event store and QICOO_REDIS_URL",
+                ));
+            }
+        }
         let secret = load_secret(
             args.secret.as_ref(),
             args.store.event_store_url.expose_secret(),

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use qicoo_commands::CommandService;
-use qicoo_projections::{ReadQueries, ReadSide};
+use qicoo_projections::{ReadQueries, ReadSide, WorkerState};
 
 use crate::auth::{HasSigner, Signer};
 use crate::config::Role;
@@ -45,6 +45,43 @@ impl AppState {
             .set(f64::from(in_use));
         metrics::gauge!("qicoo_db_pool_connections", "pool" => "event_store", "state" => "idle")
             .set(f64::from(idle));
+    }
+}
+
+impl AppState {
+    /// Publishes each projection's state as gauges (called at each scrape): its
+    /// checkpoint, watermark, lag in events and in seconds, whether this process
+    /// holds its lock, whether it failed. Standbys report `lock_held` 0, so the
+    /// sum over processes is 1 when all is well.
+    pub async fn record_projection_gauges(&self) {
+        for status in self.read_side.status().await {
+            let name = status.name.clone();
+            let gauge = |metric: &'static str, value: f64| {
+                metrics::gauge!(metric, "projection" => name.clone()).set(value);
+            };
+            if let Some(checkpoint) = status.checkpoint {
+                gauge("qicoo_projection_checkpoint", checkpoint as f64);
+            }
+            if let Some(watermark) = status.watermark {
+                gauge("qicoo_projection_watermark", watermark as f64);
+                let behind = self
+                    .commands
+                    .store()
+                    .first_recorded_after(watermark)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|at| (chrono::Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0);
+                gauge("qicoo_projection_lag_seconds", behind.unwrap_or(0.0));
+            }
+            if let Some(lag) = status.lag {
+                gauge("qicoo_projection_lag_events", lag as f64);
+            }
+            let held = status.state == WorkerState::Active;
+            gauge("qicoo_projection_lock_held", if held { 1.0 } else { 0.0 });
+            let failed = status.state == WorkerState::Failed;
+            gauge("qicoo_projection_failed", if failed { 1.0 } else { 0.0 });
+        }
     }
 }
 

@@ -161,6 +161,34 @@ impl EventStore {
         }
     }
 
+    /// When the first event after `position` was recorded, if there is one (how
+    /// long a projection at `position` has been behind).
+    pub async fn first_recorded_after(
+        &self,
+        position: i64,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, sqlx::Error> {
+        match self {
+            Self::Postgres(pool) => {
+                sqlx::query_scalar(
+                    "SELECT recorded_at FROM events WHERE global_position > $1 \
+                     ORDER BY global_position LIMIT 1",
+                )
+                .bind(position)
+                .fetch_optional(pool)
+                .await
+            }
+            Self::Sqlite(pool) => {
+                sqlx::query_scalar(
+                    "SELECT recorded_at FROM events WHERE global_position > ?1 \
+                     ORDER BY global_position LIMIT 1",
+                )
+                .bind(position)
+                .fetch_optional(pool)
+                .await
+            }
+        }
+    }
+
     /// Connections in the pool and how many of them are idle.
     pub fn pool_usage(&self) -> (u32, u32) {
         match self {

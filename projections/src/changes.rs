@@ -173,8 +173,14 @@ impl RedisChanges {
             store: STORE,
             message: format!("invalid Redis URL: {e}"),
         })?;
+        // Fail fast when Redis is down: the read model must not wait on its
+        // publication (the publisher marks a resync and tries again later).
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_number_of_retries(1)
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(1)));
         let conn = client
-            .get_connection_manager_lazy(redis::aio::ConnectionManagerConfig::new())
+            .get_connection_manager_lazy(config)
             .map_err(redis_err)?;
         Ok(Self {
             conn,

@@ -31,7 +31,14 @@ struct Pending {
     resync: bool,
     /// The position of the last publication.
     published: i64,
+    /// After a failed publication, when to try again (until then changes only
+    /// accumulate as a resync, so that an outage of the stream does not slow
+    /// the read model down).
+    retry_at: Option<std::time::Instant>,
 }
+
+/// How long publication pauses after a failure.
+const PUBLISH_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// [`SqlReadModel`] that publishes its changes.
 pub struct PublishingReadModel {
@@ -80,6 +87,15 @@ impl PublishingReadModel {
     }
 
     async fn publish(&self, pending: &mut Pending, position: i64) {
+        if pending
+            .retry_at
+            .is_some_and(|at| std::time::Instant::now() < at)
+        {
+            pending.questions.clear();
+            pending.meetups.clear();
+            pending.resync = true;
+            return;
+        }
         let changes = match self.rows(pending).await {
             Ok(changes) => changes,
             Err(e) => {
@@ -100,12 +116,14 @@ impl PublishingReadModel {
                 pending.meetups.clear();
                 pending.resync = false;
                 pending.published = position;
+                pending.retry_at = None;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "publishing changes failed; consumers will resync");
                 pending.questions.clear();
                 pending.meetups.clear();
                 pending.resync = true;
+                pending.retry_at = Some(std::time::Instant::now() + PUBLISH_RETRY);
             }
         }
     }

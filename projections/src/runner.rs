@@ -413,6 +413,23 @@ impl Worker {
                 .await
                 .inspect(|_| self.report(cp.as_ref())),
             };
+            match &outcome {
+                Ok(Step::Applied(events)) => {
+                    metrics::counter!("qicoo_projection_batches_total", "projection" => name)
+                        .increment(1);
+                    metrics::counter!("qicoo_projection_events_total", "projection" => name)
+                        .increment(*events as u64);
+                }
+                Err(StepError::Transient(_)) => {
+                    metrics::counter!("qicoo_projection_errors_total", "projection" => name, "kind" => "transient")
+                        .increment(1);
+                }
+                Err(StepError::Fatal(_)) => {
+                    metrics::counter!("qicoo_projection_errors_total", "projection" => name, "kind" => "fatal")
+                        .increment(1);
+                }
+                _ => {}
+            }
             match outcome {
                 Ok(Step::Applied(_)) => backoff = Duration::from_millis(100),
                 Ok(Step::Idle) => {

@@ -370,6 +370,10 @@ async fn metrics_count_requests_by_route_and_commands_by_outcome(app: &TestApp) 
         "qicoo_commands_total{aggregate=\"Question\",outcome=\"applied\"}",
         "qicoo_events_appended_total{aggregate=\"Meetup\"}",
         "qicoo_db_pool_connections{pool=\"event_store\",state=\"idle\"}",
+        "qicoo_projection_lock_held{projection=\"read_model\"} 1",
+        "qicoo_projection_lag_events{projection=\"read_model\"}",
+        "qicoo_projection_lag_seconds{projection=\"read_model\"}",
+        "qicoo_projection_batches_total{projection=\"read_model\"}",
     ] {
         assert!(text.contains(expected), "missing {expected} in\n{text}");
     }
