@@ -73,6 +73,12 @@ pub async fn open_read_side(
     Ok(ReadSide::connect(config).await?)
 }
 
+fn ephemeral_secret() -> secrecy::SecretSlice<u8> {
+    let mut bytes = vec![0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut bytes);
+    secrecy::SecretSlice::from(bytes)
+}
+
 /// A started Qicoo: its state, and the background work of its role.
 pub struct Qicoo {
     pub state: AppState,
@@ -100,10 +106,14 @@ impl Qicoo {
                 ));
             }
         }
-        let secret = load_secret(
+        let secret = match load_secret(
             args.secret.as_ref(),
             args.store.event_store_url.expose_secret(),
-        )?;
+        ) {
+            // A projector signs nothing: it needs no shared secret.
+            Err(SecretError::Required) if args.role == Role::Projector => ephemeral_secret(),
+            other => other?,
+        };
         let store = open_event_store(&args.store).await?;
         let read_side = Arc::new(open_read_side(&args.store, &args.leaderboard).await?);
         let notifier = read_side.append_notifier();

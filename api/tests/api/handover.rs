@@ -5,15 +5,11 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-use qicoo_api::config::Cli;
-use qicoo_api::serve::Qicoo;
 use qicoo_commands::EventStore;
-use qicoo_testkit::{MySqlTestDb, PgTestDb, RedisTestPrefix};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::support::{serve, TestApp};
+use crate::support::{ScaledServices, TestApp};
 
 struct Projector {
     child: Child,
@@ -27,21 +23,11 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn spawn_projector(pg: &PgTestDb, mysql: &MySqlTestDb, redis: &RedisTestPrefix) -> Projector {
+fn spawn_projector(services: &ScaledServices) -> Projector {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_qicoo"))
-        .args([
-            "serve",
-            "--role",
-            "projector",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env("QICOO_EVENT_STORE_URL", &pg.url)
-        .env("QICOO_READ_MODEL_URL", &mysql.url)
-        .env("QICOO_REDIS_URL", &redis.url)
-        .env("QICOO_REDIS_PREFIX", &redis.prefix)
-        .env("QICOO_SECRET", "shared-secret-of-the-api-nodes")
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(services.argv("projector"))
         .env("QICOO_SHUTDOWN_TIMEOUT", "20s")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -99,43 +85,13 @@ async fn like(app: &TestApp, question: &str, token: &str, on: bool) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_projector_stopped_with_sigterm_hands_over_without_a_gap_or_a_duplicate() {
-    let Some(pg) = PgTestDb::create().await else {
+    let Some(services) = ScaledServices::create().await else {
         return;
     };
-    let Some(mysql) = MySqlTestDb::create().await else {
-        return;
-    };
-    let Some(redis) = RedisTestPrefix::create().await else {
-        return;
-    };
-    let args = Cli::try_parse_from([
-        "qicoo",
-        "--role",
-        "api",
-        "--event-store-url",
-        &pg.url,
-        "--read-model-url",
-        &mysql.url,
-        "--redis-url",
-        &redis.url,
-        "--redis-prefix",
-        &redis.prefix,
-        "--secret",
-        "shared-secret-of-the-api-nodes",
-    ])
-    .expect("valid")
-    .serve_args();
-    let api = serve(
-        Qicoo::start(&args).await.expect("starts"),
-        None,
-        pg.url.clone(),
-        None,
-        None,
-    )
-    .await;
+    let api = services.serve_api().await;
 
-    let mut first = spawn_projector(&pg, &mysql, &redis);
-    let mut second = spawn_projector(&pg, &mysql, &redis);
+    let mut first = spawn_projector(&services);
+    let mut second = spawn_projector(&services);
     let client = reqwest::Client::new();
     let active = wait_active(&client, &[first.port, second.port]).await;
 
@@ -231,7 +187,5 @@ async fn a_projector_stopped_with_sigterm_hands_over_without_a_gap_or_a_duplicat
         let _ = projector.child.wait();
     }
     api.cleanup().await;
-    pg.drop_db().await;
-    mysql.drop_db().await;
-    redis.drop_keys().await;
+    services.drop_all().await;
 }

@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::both;
-use crate::support::{spawn_app_with, Store, TestApp, TestMeetup};
+use crate::support::{spawn_app_with, ScaledServices, Store, TestApp, TestMeetup};
 
 type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -364,43 +364,12 @@ both!(shutdown_closes_live_clients_with_going_away);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn clients_on_two_api_nodes_see_the_same_changes_in_the_same_order() {
-    use clap::Parser;
-    use qicoo_api::config::Cli;
-    use qicoo_api::serve::Qicoo;
-    use qicoo_testkit::{MySqlTestDb, PgTestDb, RedisTestPrefix};
-
-    let Some(pg) = PgTestDb::create().await else {
+    let Some(services) = ScaledServices::create().await else {
         return;
     };
-    let Some(mysql) = MySqlTestDb::create().await else {
-        return;
-    };
-    let Some(redis) = RedisTestPrefix::create().await else {
-        return;
-    };
-    let start = |role: &'static str| {
-        let args = Cli::try_parse_from([
-            "qicoo",
-            "--role",
-            role,
-            "--event-store-url",
-            &pg.url,
-            "--read-model-url",
-            &mysql.url,
-            "--redis-url",
-            &redis.url,
-            "--redis-prefix",
-            &redis.prefix,
-            "--secret",
-            "shared-secret-of-the-api-nodes",
-        ])
-        .expect("valid arguments")
-        .serve_args();
-        async move { Qicoo::start(&args).await.expect("starts") }
-    };
-    let projector = start("projector").await;
-    let node_a = crate::support::serve(start("api").await, None, pg.url.clone(), None, None).await;
-    let node_b = crate::support::serve(start("api").await, None, pg.url.clone(), None, None).await;
+    let projector = services.start("projector").await;
+    let node_a = services.serve_api().await;
+    let node_b = services.serve_api().await;
 
     let meetup = node_a.create_meetup(false).await;
     let token = node_a.participant().await;
@@ -436,7 +405,5 @@ async fn clients_on_two_api_nodes_see_the_same_changes_in_the_same_order() {
     node_a.cleanup().await;
     node_b.cleanup().await;
     projector.stop(Duration::from_secs(10)).await;
-    pg.drop_db().await;
-    mysql.drop_db().await;
-    redis.drop_keys().await;
+    services.drop_all().await;
 }

@@ -4,36 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-use qicoo_api::config::Cli;
 use qicoo_api::serve::Qicoo;
 use qicoo_projections::{ProjectionStatus, WorkerState, PROJECTIONS};
-use qicoo_testkit::{MySqlTestDb, PgTestDb, RedisTestPrefix};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::support::{serve, TestApp};
-
-async fn start(role: &str, pg: &PgTestDb, mysql: &MySqlTestDb, redis: &RedisTestPrefix) -> Qicoo {
-    let args = Cli::try_parse_from([
-        "qicoo",
-        "--role",
-        role,
-        "--event-store-url",
-        &pg.url,
-        "--read-model-url",
-        &mysql.url,
-        "--redis-url",
-        &redis.url,
-        "--redis-prefix",
-        &redis.prefix,
-        "--secret",
-        "shared-secret-of-the-api-nodes",
-    ])
-    .expect("valid arguments")
-    .serve_args();
-    Qicoo::start(&args).await.expect("starts")
-}
+use crate::support::{ScaledServices, TestApp};
 
 async fn active_count(projectors: &[&Qicoo], name: &str) -> usize {
     let mut active = 0;
@@ -112,36 +88,16 @@ async fn like_and_see(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_api_nodes_and_two_projectors_serve_side_by_side_and_a_standby_takes_over() {
-    let Some(pg) = PgTestDb::create().await else {
-        return;
-    };
-    let Some(mysql) = MySqlTestDb::create().await else {
-        return;
-    };
-    let Some(redis) = RedisTestPrefix::create().await else {
+    let Some(services) = ScaledServices::create().await else {
         return;
     };
 
-    let first = start("projector", &pg, &mysql, &redis).await;
-    let second = start("projector", &pg, &mysql, &redis).await;
+    let first = services.start("projector").await;
+    let second = services.start("projector").await;
     settle(&[&first, &second]).await;
 
-    let api_a = serve(
-        start("api", &pg, &mysql, &redis).await,
-        None,
-        pg.url.clone(),
-        None,
-        None,
-    )
-    .await;
-    let api_b = serve(
-        start("api", &pg, &mysql, &redis).await,
-        None,
-        pg.url.clone(),
-        None,
-        None,
-    )
-    .await;
+    let api_a = services.serve_api().await;
+    let api_b = services.serve_api().await;
     let meetup = api_a.create_meetup(false).await;
     let alice = api_a.participant().await;
     let bob = api_b.participant().await;
@@ -162,7 +118,5 @@ async fn two_api_nodes_and_two_projectors_serve_side_by_side_and_a_standby_takes
     survivor.stop(Duration::from_secs(10)).await;
     api_a.cleanup().await;
     api_b.cleanup().await;
-    pg.drop_db().await;
-    mysql.drop_db().await;
-    redis.drop_keys().await;
+    services.drop_all().await;
 }

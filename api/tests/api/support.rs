@@ -39,7 +39,7 @@ fn init_logs() {
     }
 }
 
-const TEST_SECRET: &str = "test-secret-of-at-least-sixteen-bytes";
+pub const TEST_SECRET: &str = "test-secret-of-at-least-sixteen-bytes";
 
 /// Starts the app over a fresh store; `None` when the store's service is down
 /// outside CI (the test then skips).
@@ -59,22 +59,9 @@ pub async fn spawn_app_with(store: Store, extra: &[&str]) -> Option<TestApp> {
             (url, Some(dir), None)
         }
         Store::Postgres => {
-            let pg = PgTestDb::create().await?;
-            let mysql = MySqlTestDb::create().await?;
-            let redis = RedisTestPrefix::create().await?;
-            argv.extend([
-                "--read-model-url".into(),
-                mysql.url.clone(),
-                "--redis-url".into(),
-                redis.url.clone(),
-                "--redis-prefix".into(),
-                redis.prefix.clone(),
-            ]);
-            (
-                pg.url.clone(),
-                None,
-                Some(ScaledServices { pg, mysql, redis }),
-            )
+            let services = ScaledServices::create().await?;
+            argv.extend(services.argv("all"));
+            (services.pg.url.clone(), None, Some(services))
         }
     };
     argv.extend(["--event-store-url".into(), url.clone()]);
@@ -90,6 +77,68 @@ pub struct ScaledServices {
     pub pg: PgTestDb,
     pub mysql: MySqlTestDb,
     pub redis: RedisTestPrefix,
+}
+
+impl ScaledServices {
+    /// A fresh Postgres database, MariaDB database and Redis prefix; `None`
+    /// (outside CI) when a server is down.
+    pub async fn create() -> Option<Self> {
+        let pg = PgTestDb::create().await?;
+        let mysql = MySqlTestDb::create().await?;
+        let redis = RedisTestPrefix::create().await?;
+        Some(Self { pg, mysql, redis })
+    }
+
+    /// Command-line settings of a node of `role` over these services.
+    pub fn argv(&self, role: &str) -> Vec<String> {
+        [
+            "--role",
+            role,
+            "--event-store-url",
+            &self.pg.url,
+            "--read-model-url",
+            &self.mysql.url,
+            "--redis-url",
+            &self.redis.url,
+            "--redis-prefix",
+            &self.redis.prefix,
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    }
+
+    /// Starts a node of `role` in this process.
+    pub async fn start(&self, role: &str) -> Qicoo {
+        let mut argv = vec![
+            "qicoo".to_owned(),
+            "--secret".to_owned(),
+            TEST_SECRET.to_owned(),
+        ];
+        argv.extend(self.argv(role));
+        let args = Cli::try_parse_from(argv)
+            .expect("valid arguments")
+            .serve_args();
+        Qicoo::start(&args).await.expect("starts")
+    }
+
+    /// Starts and serves an API node.
+    pub async fn serve_api(&self) -> TestApp {
+        serve(
+            self.start("api").await,
+            None,
+            self.pg.url.clone(),
+            None,
+            None,
+        )
+        .await
+    }
+
+    /// Drops the databases and keys.
+    pub async fn drop_all(self) {
+        self.pg.drop_db().await;
+        self.mysql.drop_db().await;
+        self.redis.drop_keys().await;
+    }
 }
 
 /// Serves a started Qicoo, optionally with another state (to swap a store).
@@ -299,9 +348,7 @@ impl TestApp {
         }
         self.state.commands.store().close().await;
         if let Some(services) = self.services {
-            services.pg.drop_db().await;
-            services.mysql.drop_db().await;
-            services.redis.drop_keys().await;
+            services.drop_all().await;
         }
     }
 }
