@@ -192,18 +192,38 @@ pub fn render(dir: &Path, findings: Option<&Path>) -> Result<String> {
         },
     });
 
-    // --- rebuild
+    // --- rebuild: the largest size replayed
+    let steps: Vec<Value> = rebuild
+        .get("steps")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let largest = steps
+        .iter()
+        .max_by_key(|s| num(s, "/events").unwrap_or(0.0) as u64)
+        .cloned()
+        .unwrap_or(Value::Null);
+    let largest_finished = largest.get("finished").and_then(Value::as_bool);
     let rebuild_ratio = ratio(
-        num(&rebuild, "/replay_seconds"),
-        num(&rebuild, "/raw_read_seconds"),
+        num(&largest, "/replay_seconds"),
+        num(&largest, "/raw_read_seconds"),
     );
+    let at_least = if largest_finished == Some(false) {
+        "> "
+    } else {
+        ""
+    };
     targets.push(TargetRow {
-        name: "rebuild (1,000,000 events) vs raw read",
-        figure: format!("{} s", f(num(&rebuild, "/replay_seconds"), 1)),
-        baseline: format!("{} s", f(num(&rebuild, "/raw_read_seconds"), 2)),
-        ratio: format!("{}×", f(rebuild_ratio, 1)),
+        name: "rebuild vs raw read (largest size)",
+        figure: format!(
+            "{at_least}{} s for {} events",
+            f(num(&largest, "/replay_seconds"), 1),
+            f(num(&largest, "/events"), 0)
+        ),
+        baseline: format!("{} s", f(num(&largest, "/raw_read_seconds"), 2)),
+        ratio: format!("{at_least}{}×", f(rebuild_ratio, 1)),
         goal: "≤ 3×",
-        met: rebuild_ratio.map(|r| r <= 3.0),
+        met: rebuild_ratio.map(|r| r <= 3.0 && largest_finished != Some(false)),
     });
 
     // --- memory
@@ -270,6 +290,8 @@ pub fn render(dir: &Path, findings: Option<&Path>) -> Result<String> {
         ("SQLite (CLI)", "/sqlite"),
         ("rustc", "/rustc"),
         ("Qicoo commit", "/commit"),
+        ("load average at start (1, 5, 15 min)", "/load"),
+        ("load average at end", "/load_end"),
     ] {
         let value = env
             .pointer(key)
@@ -406,28 +428,41 @@ pub fn render(dir: &Path, findings: Option<&Path>) -> Result<String> {
     let _ = writeln!(w, "\n## Rebuild\n");
     let _ = writeln!(
         w,
-        "{} events generated with SQL straight into the PostgreSQL event store, in the rows \
-         the write side stores ({}), then `qicoo replay --projection all` into the MariaDB \
-         read model and the Redis leaderboard, timed end to end. Baseline: \
-         `\\copy (SELECT * FROM events) TO '/dev/null'` with psql on the same table.\n",
-        f(num(&rebuild, "/events"), 0),
+        "Events generated with SQL straight into the PostgreSQL event store, in the rows the \
+         write side stores (`bench/pgbench/generate.sql`; at the end: {}), then \
+         `qicoo replay --projection all` into the MariaDB read model and the Redis \
+         leaderboard, timed end to end and stopped after {} s. Baseline: \
+         `\\copy (SELECT * FROM events) TO '/dev/null'` with psql on the same table (the \
+         faster of two reads).\n",
         text(&rebuild, "/mix"),
+        f(num(&rebuild, "/replay_budget_seconds"), 0),
     );
     let _ = writeln!(
         w,
-        "| | seconds | events/s |\n|---|---|---|\n| `qicoo replay --projection all` | {} | {} |\n| raw read (`\\copy … to /dev/null`) | {} | {} |\n| ratio | {} | |",
-        f(num(&rebuild, "/replay_seconds"), 1),
-        f(
-            ratio(num(&rebuild, "/events"), num(&rebuild, "/replay_seconds")),
-            0
-        ),
-        f(num(&rebuild, "/raw_read_seconds"), 2),
-        f(
-            ratio(num(&rebuild, "/events"), num(&rebuild, "/raw_read_seconds")),
-            0
-        ),
-        f(rebuild_ratio, 1),
+        "| events | replay s | replay events/s | raw read s | raw read events/s | ratio |\n|---|---|---|---|---|---|"
     );
+    for step in &steps {
+        let stopped = step.get("finished").and_then(Value::as_bool) == Some(false);
+        let prefix = if stopped { "> " } else { "" };
+        let _ = writeln!(
+            w,
+            "| {} | {prefix}{}{} | {}{} | {} | {} | {prefix}{} |",
+            f(num(step, "/events"), 0),
+            f(num(step, "/replay_seconds"), 1),
+            if stopped { " (stopped)" } else { "" },
+            if stopped { "< " } else { "" },
+            f(ratio(num(step, "/events"), num(step, "/replay_seconds")), 0),
+            f(num(step, "/raw_read_seconds"), 2),
+            f(
+                ratio(num(step, "/events"), num(step, "/raw_read_seconds")),
+                0
+            ),
+            f(
+                ratio(num(step, "/replay_seconds"), num(step, "/raw_read_seconds")),
+                1
+            ),
+        );
+    }
 
     let _ = writeln!(w, "\n## Memory\n");
     match &memory_skipped {
