@@ -310,6 +310,34 @@ impl ReadSide {
             .any(|name| self.board.get(name).state == WorkerState::Failed)
     }
 
+    /// How far the leaderboard reflects the event store: every event up to the
+    /// returned position is ranked (0 before anything was).
+    pub async fn leaderboard_position(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .leaderboard
+            .checkpoint()
+            .await?
+            .map_or(0, |c| c.watermark))
+    }
+
+    /// Waits until the leaderboard reaches `position` or `timeout` passes;
+    /// returns the position reached either way. The leaderboard is a projection
+    /// of its own and may trail the read model.
+    pub async fn wait_for_leaderboard(
+        &self,
+        position: i64,
+        timeout: Duration,
+    ) -> Result<i64, StoreError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let reached = self.leaderboard_position().await?;
+            if reached >= position || tokio::time::Instant::now() >= deadline {
+                return Ok(reached);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     async fn stored_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>, StoreError> {
         if name == READ_MODEL {
             self.model.checkpoint().await

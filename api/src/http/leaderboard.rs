@@ -5,12 +5,12 @@ use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::Router;
 use qicoo_domain::MeetupId;
-use qicoo_projections::{Page, QuestionView, MAX_LIMIT};
+use qicoo_projections::{Page, QueryError, QuestionView, MAX_LIMIT};
 use serde::Deserialize;
 
 use super::meetups::parse_min_position;
 use super::parse_id;
-use super::reads::{field_error, reach, viewer};
+use super::reads::{field_error, reach, viewer, MIN_POSITION_WAIT};
 use crate::auth::Credential;
 use crate::error::ApiError;
 use crate::path::Path;
@@ -47,12 +47,26 @@ async fn leaderboard(
     let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let id: MeetupId = parse_id(&id, "No such meetup.")?;
     let limit = parse_limit(params.limit.as_deref(), 10)?;
-    reach(&state, parse_min_position(params.min_position.as_deref())?).await?;
+    let min_position = parse_min_position(params.min_position.as_deref())?;
+    reach(&state, min_position).await?;
+    if let Some(position) = min_position.filter(|p| *p > 0) {
+        state
+            .read_side
+            .wait_for_leaderboard(position, MIN_POSITION_WAIT)
+            .await
+            .map_err(|e| ApiError::from(QueryError::Store(e)))?;
+    }
     if state.queries.meetup(id).await?.is_none() {
         return Err(ApiError::NotFound("No such meetup."));
     }
     let viewer = viewer(&state, &credential, id).await?;
-    Ok(axum::Json(
-        state.queries.leaderboard(id, limit, &viewer).await?,
-    ))
+    let ranked_up_to = state
+        .read_side
+        .leaderboard_position()
+        .await
+        .map_err(|e| ApiError::from(QueryError::Store(e)))?;
+    let mut page = state.queries.leaderboard(id, limit, &viewer).await?;
+    // The ranking is only as recent as the leaderboard projection.
+    page.position = page.position.min(ranked_up_to);
+    Ok(axum::Json(page))
 }

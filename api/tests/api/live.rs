@@ -140,9 +140,20 @@ async fn like(app: &TestApp, question: &str, token: &str) {
     assert_eq!(response.status(), StatusCode::OK);
 }
 
+/// A meetup and a participant, once the read model shows the meetup (a live
+/// stream opens only on a meetup the read model knows).
 async fn open(app: &TestApp) -> (TestMeetup, String) {
     let meetup = app.create_meetup(false).await;
     let token = app.participant().await;
+    let visible = app
+        .send(
+            Method::GET,
+            &format!("/meetups/{}?min_position={}", meetup.id, meetup.position),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(visible.status(), StatusCode::OK);
     (meetup, token)
 }
 

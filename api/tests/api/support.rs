@@ -56,6 +56,7 @@ pub async fn spawn_app_with(store: Store, extra: &[&str]) -> Option<TestApp> {
         Store::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
             let url = format!("sqlite://{}", dir.path().join("qicoo.db").display());
+            argv.extend(["--event-store-url".into(), url.clone()]);
             (url, Some(dir), None)
         }
         Store::Postgres => {
@@ -64,7 +65,6 @@ pub async fn spawn_app_with(store: Store, extra: &[&str]) -> Option<TestApp> {
             (services.pg.url.clone(), None, Some(services))
         }
     };
-    argv.extend(["--event-store-url".into(), url.clone()]);
     let args = Cli::try_parse_from(argv)
         .expect("valid arguments")
         .serve_args();
@@ -219,6 +219,8 @@ pub struct TestMeetup {
     pub id: String,
     pub code: String,
     pub key: String,
+    /// Position of its creation.
+    pub position: i64,
 }
 
 impl TestApp {
@@ -259,6 +261,7 @@ impl TestApp {
             id: body["meetup"]["id"].as_str().expect("id").to_owned(),
             code: body["meetup"]["code"].as_str().expect("code").to_owned(),
             key: body["organizer_key"].as_str().expect("key").to_owned(),
+            position: body["position"].as_i64().expect("position"),
         }
     }
 
