@@ -18,9 +18,12 @@ use crate::error::{ApplyError, StoreError};
 use crate::event::{Checkpoint, DomainEvent, FeedPosition, StoredEvent};
 use crate::runner::Projection;
 
+mod batch;
 pub(crate) mod mysql;
 pub(crate) mod sql;
 pub(crate) mod sqlite;
+#[cfg(test)]
+mod tests;
 
 use sql::{Kind, SqlPool, SqlTx, Value, STORE};
 
@@ -560,8 +563,19 @@ impl Projection for SqlReadModel {
         // writes anything, and a replay's table swap (which waits for this
         // transaction) can never interleave with it.
         self.swap_checkpoint(tx.as_mut(), expected, next).await?;
-        for (stored, event) in events {
-            self.apply_one(tx.as_mut(), stored, event).await?;
+        match self.apply_batched(tx.as_mut(), events).await {
+            Ok(()) => {}
+            Err(batch::Stop::Failed(e)) => return Err(e),
+            Err(batch::Stop::Mismatch) => {
+                // Some vote is bad, but the batched statements cannot say
+                // which: start over event by event, which stops at it.
+                tx.rollback().await.map_err(sql_err)?;
+                tx = self.pool().begin().await.map_err(sql_err)?;
+                self.swap_checkpoint(tx.as_mut(), expected, next).await?;
+                for (stored, event) in events {
+                    self.apply_one(tx.as_mut(), stored, event).await?;
+                }
+            }
         }
         tx.commit().await.map_err(sql_err)?;
         Ok(())

@@ -122,9 +122,16 @@ impl Dialect {
 
     /// Adds the given counts to a minute of activity, creating it if needed.
     pub(crate) fn add_activity(self, table: &str) -> String {
+        self.add_activity_rows(table, 1)
+    }
+
+    /// Adds the given counts to `rows` minutes of activity (distinct ones),
+    /// creating them if needed.
+    pub(crate) fn add_activity_rows(self, table: &str, rows: usize) -> String {
         let insert = format!(
             "INSERT INTO {table} (meetup_id, minute, questions, likes, active_participants)
-             VALUES (?, ?, ?, ?, ?)"
+             VALUES {}",
+            placeholders(rows, 5)
         );
         match self {
             Self::Sqlite => format!(
@@ -143,12 +150,20 @@ impl Dialect {
     }
 }
 
+/// `(?, ?), (?, ?), …`: the `VALUES` of a multi-row statement, `rows` rows
+/// of `width` values each.
+pub(crate) fn placeholders(rows: usize, width: usize) -> String {
+    let row = format!("({})", vec!["?"; width].join(", "));
+    vec![row; rows].join(", ")
+}
+
 /// A transaction of the read-model database.
 #[async_trait]
 pub(crate) trait SqlTx: Send {
     /// Runs a statement; returns the number of rows it matched.
     async fn execute(&mut self, sql: &str, args: Vec<Value>) -> Result<u64, sqlx::Error>;
     async fn commit(self: Box<Self>) -> Result<(), sqlx::Error>;
+    async fn rollback(self: Box<Self>) -> Result<(), sqlx::Error>;
 }
 
 /// A connection pool of the read-model database.
@@ -228,6 +243,10 @@ macro_rules! sql_backend {
 
             async fn commit(self: Box<Self>) -> Result<(), sqlx::Error> {
                 self.0.commit().await
+            }
+
+            async fn rollback(self: Box<Self>) -> Result<(), sqlx::Error> {
+                self.0.rollback().await
             }
         }
 
