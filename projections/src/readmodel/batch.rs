@@ -215,10 +215,6 @@ impl SqlReadModel {
         withdrawals: &[&Vote<'_>],
     ) -> Result<(), Stop> {
         for chunk in withdrawals.chunks(CHUNK) {
-            // `OR` of key lookups rather than a row-value `IN`: both
-            // databases turn it into lookups on the primary key.
-            let condition =
-                vec!["(question_id = ? AND participant_id = ?)"; chunk.len()].join(" OR ");
             let mut args: Vec<Value> = Vec::with_capacity(chunk.len() * 2);
             for v in chunk {
                 args.extend([
@@ -228,7 +224,10 @@ impl SqlReadModel {
             }
             let deleted = tx
                 .execute(
-                    &format!("DELETE FROM {} WHERE {condition}", self.t("votes")),
+                    &self
+                        .pool()
+                        .dialect()
+                        .delete_votes(&self.t("votes"), chunk.len()),
                     args,
                 )
                 .await
@@ -262,24 +261,16 @@ impl SqlReadModel {
             }
         }
         for chunk in questions.chunks(CHUNK) {
-            let whens = "WHEN ? THEN ? ".repeat(chunk.len());
-            let ids = vec!["?"; chunk.len()].join(", ");
-            let mut args: Vec<Value> = Vec::with_capacity(chunk.len() * 5);
-            for (id, delta, _) in chunk {
-                args.extend([id.as_str().into(), (*delta).into()]);
+            let mut args: Vec<Value> = Vec::with_capacity(chunk.len() * 3);
+            for (id, delta, position) in chunk {
+                args.extend([id.as_str().into(), (*delta).into(), (*position).into()]);
             }
-            for (id, _, position) in chunk {
-                args.extend([id.as_str().into(), (*position).into()]);
-            }
-            args.extend(chunk.iter().map(|(id, _, _)| Value::from(id.as_str())));
             let updated = tx
                 .execute(
-                    &format!(
-                        "UPDATE {} SET likes = likes + CASE id {whens}END,
-                            last_position = CASE id {whens}END
-                         WHERE id IN ({ids})",
-                        self.t("questions")
-                    ),
+                    &self
+                        .pool()
+                        .dialect()
+                        .add_likes_rows(&self.t("questions"), chunk.len()),
                     args,
                 )
                 .await

@@ -120,6 +120,57 @@ impl Dialect {
         }
     }
 
+    /// Deletes the `rows` votes whose (question, participant) pairs are
+    /// bound, two values each.
+    pub(crate) fn delete_votes(self, table: &str, rows: usize) -> String {
+        match self {
+            // `OR` of key lookups: SQLite looks each one up in the primary key.
+            Self::Sqlite => format!(
+                "DELETE FROM {table} WHERE {}",
+                vec!["(question_id = ? AND participant_id = ?)"; rows].join(" OR ")
+            ),
+            // MariaDB's range optimizer is slow on a long `OR` of key pairs
+            // (and on a row-value `IN`); a join with the pairs is not.
+            Self::MySql => {
+                let pairs = std::iter::once("SELECT ? AS question_id, ? AS participant_id")
+                    .chain(std::iter::repeat_n("SELECT ?, ?", rows.saturating_sub(1)))
+                    .collect::<Vec<_>>()
+                    .join(" UNION ALL ");
+                format!(
+                    "DELETE v FROM {table} v JOIN ({pairs}) w
+                     ON v.question_id = w.question_id AND v.participant_id = w.participant_id"
+                )
+            }
+        }
+    }
+
+    /// Adds to the like counts of `rows` distinct questions and sets their
+    /// `last_position`; bound are (id, likes to add, position) for each.
+    pub(crate) fn add_likes_rows(self, table: &str, rows: usize) -> String {
+        match self {
+            Self::Sqlite => format!(
+                "UPDATE {table} SET likes = likes + w.column2, last_position = w.column3
+                 FROM (VALUES {}) AS w WHERE {table}.id = w.column1",
+                placeholders(rows, 3)
+            ),
+            // A join with the rows rather than `CASE id WHEN …`, whose cost
+            // grows with the square of the number of questions.
+            Self::MySql => {
+                let values = std::iter::once("SELECT ? AS id, ? AS likes, ? AS position")
+                    .chain(std::iter::repeat_n(
+                        "SELECT ?, ?, ?",
+                        rows.saturating_sub(1),
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(" UNION ALL ");
+                format!(
+                    "UPDATE {table} q JOIN ({values}) w ON q.id = w.id
+                     SET q.likes = q.likes + w.likes, q.last_position = w.position"
+                )
+            }
+        }
+    }
+
     /// Adds the given counts to a minute of activity, creating it if needed.
     pub(crate) fn add_activity(self, table: &str) -> String {
         self.add_activity_rows(table, 1)
