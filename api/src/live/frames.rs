@@ -7,8 +7,9 @@
 //! - `changes`: what changed since the previous frame, as a list of typed changes:
 //!   `question.upserted` (`question`), `question.removed` (`id`: no longer
 //!   public — withdrawn, removed, rejected), `meetup.updated` (`meetup`),
-//!   `leaderboard` (`items`: ids in rank order). Changes of one tick (100 ms by
-//!   default) are merged: a burst of likes costs a client one frame per tick.
+//!   `leaderboard` (`items`: ids in rank order). A change after a quiet spell
+//!   is sent at once; changes that keep coming are merged per tick (100 ms by
+//!   default): a burst of likes costs a client one frame per tick.
 
 use qicoo_domain::QuestionId;
 use qicoo_projections::{MeetupView, QuestionView};

@@ -4,7 +4,7 @@
 //!
 //! Clients are served from here, not from the database: a thousand phones
 //! joining at once cost one read-model query, and a burst of likes costs each
-//! of them one frame per tick.
+//! of them one frame per tick. A change after a quiet spell is sent at once.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -193,11 +193,12 @@ impl Room {
         *oldest = (*oldest).min(committed_at);
     }
 
-    /// Sends what changed since the last tick as one frame.
-    pub fn flush(&self) {
+    /// Sends what changed since the last tick as one frame; false when there
+    /// was nothing to send.
+    pub fn flush(&self) -> bool {
         let mut state = self.lock();
         if state.pending.is_empty() {
-            return;
+            return false;
         }
         let state = &mut *state;
         let pending = std::mem::take(&mut state.pending);
@@ -242,6 +243,7 @@ impl Room {
             }
         }
         let _ = self.frames.send(sent);
+        true
     }
 
     /// Replaces the view with a fresh one from the read model and sends every
@@ -360,11 +362,17 @@ pub async fn run_room(
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut idle = 0;
+    // When the last frame went out: a change after a quiet spell goes out at
+    // once; only changes that keep coming are merged per tick.
+    let mut last_frame = tokio::time::Instant::now() - tick;
     loop {
         tokio::select! {
             input = inbox.recv() => match input {
                 Some(RoomInput::Changes { position, committed_at, changes }) => {
                     room.apply(position, committed_at, changes);
+                    if last_frame.elapsed() >= tick && room.flush() {
+                        last_frame = tokio::time::Instant::now();
+                    }
                 }
                 Some(RoomInput::Resync) => {
                     if let Err(e) = room.reload(queries.as_ref()).await {
@@ -374,7 +382,9 @@ pub async fn run_room(
                 None => return,
             },
             _ = ticker.tick() => {
-                room.flush();
+                if room.flush() {
+                    last_frame = tokio::time::Instant::now();
+                }
                 if room.clients() == 0 {
                     idle += 1;
                     if idle >= idle_ticks && is_idle() {

@@ -197,9 +197,16 @@ impl EventFeed for PostgresFeed {
         .fetch_one(&self.pool)
         .await
         .map_err(pg_err)?;
+        // The subquery (OFFSET 0 keeps the planner from flattening it) makes
+        // Postgres read the unapplied events through the feed-order index;
+        // as a plain min() it walks the global_position index from the start,
+        // past every event already applied.
         let unapplied: Option<i64> = sqlx::query_scalar(
-            "SELECT min(global_position) FROM events
-             WHERE (transaction_id, global_position) > ($1::text::xid8, $2)",
+            "SELECT min(gp) FROM (
+                 SELECT global_position AS gp FROM events
+                 WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
+                 OFFSET 0
+             ) unapplied",
         )
         .bind(applied.feed.transaction_id.to_string())
         .bind(applied.feed.global_position)
