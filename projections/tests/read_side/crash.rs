@@ -3,9 +3,9 @@
 //! withdrawn in the store. And two projectors side by side: when the active
 //! one dies, the standby takes over.
 //!
-//! The projector process is this test binary itself, running the ignored test
-//! `crash::projector_child_process` with the configuration in an environment
-//! variable.
+//! The projector process is this test binary itself, running the same test
+//! with the configuration in an environment variable: a test started that way
+//! acts as the projector instead of as the test.
 
 use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command, Stdio};
@@ -22,6 +22,9 @@ use crate::support::{
 };
 
 const CHILD_ENV: &str = "QICOO_TEST_PROJECTOR_CONFIG";
+const KILLED: &str =
+    "crash::projectors_killed_at_random_moments_neither_lose_nor_double_count_a_like";
+const TAKEOVER: &str = "crash::when_the_active_projector_dies_the_standby_takes_over";
 
 /// How many vote events the crash test appends (`QICOO_CRASH_EVENTS`).
 fn crash_events() -> usize {
@@ -31,11 +34,9 @@ fn crash_events() -> usize {
         .unwrap_or(10_000)
 }
 
-/// Not a test of its own: the projector process the crash tests start and
-/// kill. Without its configuration it does nothing.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "started by the crash tests as a child process"]
-async fn projector_child_process() {
+/// When this process was started as a projector by one of these tests, runs
+/// the projector until killed (and never returns); otherwise returns at once.
+async fn run_as_projector_if_asked() {
     let Ok(raw) = std::env::var(CHILD_ENV) else {
         return;
     };
@@ -55,17 +56,17 @@ async fn projector_child_process() {
     };
     let read_side = ReadSide::connect(config).await.expect("child connects");
     // Runs until killed.
-    read_side
-        .spawn_projectors(CancellationToken::new())
-        .await
-        .expect("workers");
+    let _ = read_side.spawn_projectors(CancellationToken::new()).await;
+    std::future::pending::<()>().await;
 }
 
 /// A projector process, killed (SIGKILL) when dropped.
 struct Projector(Child);
 
 impl Projector {
-    fn start(config: &ReadSideConfig) -> Self {
+    /// Starts this test binary as a projector, running the test `test` (which
+    /// calls [`run_as_projector_if_asked`] first).
+    fn start(config: &ReadSideConfig, test: &str) -> Self {
         let raw = serde_json::to_string(&(
             &config.event_store_url,
             &config.read_model_url,
@@ -74,12 +75,7 @@ impl Projector {
         ))
         .expect("json");
         let child = Command::new(std::env::current_exe().expect("test binary"))
-            .args([
-                "--ignored",
-                "--exact",
-                "crash::projector_child_process",
-                "--test-threads=1",
-            ])
+            .args(["--exact", test, "--test-threads=1"])
             .env(CHILD_ENV, raw)
             .stdout(Stdio::null())
             .stderr(if std::env::var_os("TEST_LOG").is_some() {
@@ -215,6 +211,7 @@ async fn seed(setup: &Setup) -> (MeetupId, Vec<QuestionId>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn projectors_killed_at_random_moments_neither_lose_nor_double_count_a_like() {
+    run_as_projector_if_asked().await;
     init_logs();
     for setup in Setup::all().await {
         // Migrations run here, before any child races to run them.
@@ -229,14 +226,14 @@ async fn projectors_killed_at_random_moments_neither_lose_nor_double_count_a_lik
         ));
         let mut kills = 0;
         while !writer.is_finished() {
-            let projector = Projector::start(&setup.config);
+            let projector = Projector::start(&setup.config, KILLED);
             let pause = rand::thread_rng().gen_range(200..1500);
             tokio::time::sleep(Duration::from_millis(pause)).await;
             projector.kill();
             kills += 1;
         }
         writer.await.expect("writer finishes");
-        let projector = Projector::start(&setup.config);
+        let projector = Projector::start(&setup.config, KILLED);
         assert_likes_match_the_store(&setup, meetup, &questions, setup.events.is_postgres()).await;
         projector.kill();
         eprintln!("{}: {kills} projector kills", setup.name());
@@ -249,6 +246,7 @@ async fn projectors_killed_at_random_moments_neither_lose_nor_double_count_a_lik
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_active_projector_dies_the_standby_takes_over() {
+    run_as_projector_if_asked().await;
     init_logs();
     let Some(setup) = Setup::scaled().await else {
         return;
@@ -256,11 +254,11 @@ async fn when_the_active_projector_dies_the_standby_takes_over() {
     drop(setup.read_side().await);
     let setup = Arc::new(setup);
     let (meetup, questions) = seed(&setup).await;
-    let first = Projector::start(&setup.config);
+    let first = Projector::start(&setup.config, TAKEOVER);
     pour_votes(setup.clone(), meetup, questions.clone(), 200).await;
     assert_likes_match_the_store(&setup, meetup, &questions, true).await;
 
-    let second = Projector::start(&setup.config);
+    let second = Projector::start(&setup.config, TAKEOVER);
     // The second one stands by: exactly one holder of each projection's lock.
     let pool = match &setup.events {
         crate::support::EventStore::Postgres { pool, .. } => pool.clone(),
