@@ -62,6 +62,10 @@ pub struct QuestionView {
     /// Global position of the event that last changed the question.
     #[serde(skip)]
     pub position: i64,
+    /// Global position of the event that posted the question: among questions
+    /// with as many likes, the earlier posted ranks first.
+    #[serde(skip)]
+    pub posted_position: i64,
 }
 
 /// Who is asking, which decides what they may see.
@@ -247,6 +251,7 @@ fn question_from_row(row: &Row, viewer: &Viewer) -> Result<(QuestionView, i64), 
         created_at: row.time(9)?,
         updated_at: row.time(10)?,
         position: row.int(12)?,
+        posted_position: row.int(11)?,
         liked_by_me: viewer
             .participant
             .map(|_| row.int(13).map(|n| n != 0))
