@@ -3,6 +3,7 @@
 use std::error::Error as StdError;
 
 use cqrs_es::AggregateError;
+use qicoo_storage::SqlErrorClass;
 
 /// Why a command did not take effect. `E` is the aggregate's own refusal type.
 #[derive(Debug, thiserror::Error)]
@@ -50,25 +51,11 @@ pub(crate) fn classify<E: StdError>(err: AggregateError<E>) -> Failure<E> {
 }
 
 pub(crate) fn classify_sqlx<E: StdError>(err: &sqlx::Error) -> Failure<E> {
-    match err {
-        sqlx::Error::Database(db) => match db.code().as_deref() {
-            // unique_violation (Postgres); SQLITE_CONSTRAINT_PRIMARYKEY / _UNIQUE
-            Some("23505" | "1555" | "2067") => Failure::Retry,
-            // SQLITE_BUSY and its extended codes: the writer lock was not free.
-            Some("5" | "261" | "517") => Failure::Retry,
-            // Postgres: serialization failure, deadlock, admin shutdown, cannot connect now
-            Some("40001" | "40P01") => Failure::Retry,
-            Some(code) if code.starts_with("08") || code.starts_with("57P") => {
-                Failure::Fail(CommandError::Unavailable(db.to_string()))
-            }
-            _ => Failure::Fail(CommandError::Internal(db.to_string())),
-        },
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed
-        | sqlx::Error::Protocol(_) => Failure::Fail(CommandError::Unavailable(err.to_string())),
-        other => Failure::Fail(CommandError::Internal(other.to_string())),
+    match SqlErrorClass::of(err) {
+        // Another writer appended to the aggregate first, or held SQLite's
+        // writer lock: load again and retry.
+        SqlErrorClass::UniqueViolation | SqlErrorClass::Contention => Failure::Retry,
+        SqlErrorClass::Unavailable => Failure::Fail(CommandError::Unavailable(err.to_string())),
+        SqlErrorClass::Other => Failure::Fail(CommandError::Internal(err.to_string())),
     }
 }

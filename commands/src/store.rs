@@ -2,12 +2,12 @@
 //! migrations, and the one query the write side adds to what cqrs-es does
 //! (the global position of an appended event).
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use cqrs_es::persist::SerializedEvent;
+use qicoo_storage::{sqlite_options, DatabaseKind};
 use sqlx::postgres::PgPoolOptions;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::sqlite::SqlitePoolOptions;
 use sqlx::{PgPool, SqlitePool};
 
 /// Which database holds the events.
@@ -20,12 +20,10 @@ pub enum EventStoreKind {
 impl EventStoreKind {
     /// Recognises `postgres://…`, `postgresql://…` and `sqlite:…` URLs.
     pub fn of_url(url: &str) -> Result<Self, EventStoreError> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Self::Postgres)
-        } else if url.starts_with("sqlite:") {
-            Ok(Self::Sqlite)
-        } else {
-            Err(EventStoreError::UnsupportedUrl)
+        match DatabaseKind::of_url(url) {
+            Some(DatabaseKind::Postgres) => Ok(Self::Postgres),
+            Some(DatabaseKind::Sqlite) => Ok(Self::Sqlite),
+            Some(DatabaseKind::MySql) | None => Err(EventStoreError::UnsupportedUrl),
         }
     }
 }
@@ -84,7 +82,7 @@ impl EventStore {
                 Ok(Self::Postgres(pool))
             }
             EventStoreKind::Sqlite => {
-                let options = sqlite_options(url)?;
+                let options = sqlite_options(url).map_err(EventStoreError::InvalidUrl)?;
                 let pool = SqlitePoolOptions::new()
                     .max_connections(settings.max_connections.min(8))
                     .acquire_timeout(settings.acquire_timeout)
@@ -277,15 +275,4 @@ impl EventStore {
             Self::Sqlite(pool) => pool.close().await,
         }
     }
-}
-
-/// SQLite settings shared by every pool on the embedded file: WAL so readers
-/// never block the writer, and a generous busy timeout so concurrent writers wait
-/// for each other instead of failing.
-pub fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, EventStoreError> {
-    Ok(SqliteConnectOptions::from_str(url)
-        .map_err(EventStoreError::InvalidUrl)?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .busy_timeout(Duration::from_secs(10)))
 }
