@@ -142,10 +142,17 @@ impl Credential {
 
     /// Whether this is a valid organizer key of `meetup` (given its state).
     pub fn is_organizer_of(&self, meetup: &Meetup) -> bool {
+        meetup
+            .id
+            .is_some_and(|id| self.holds_key_of(id, &meetup.organizer_key_hash))
+    }
+
+    /// True for the organizer key of `meetup`, whose key hashes to `stored`
+    /// (compared in constant time).
+    pub fn holds_key_of(&self, meetup: MeetupId, stored: &OrganizerKeyHash) -> bool {
         match self {
-            Self::OrganizerKey { meetup: id, key } if Some(*id) == meetup.id => {
+            Self::OrganizerKey { meetup: id, key } if *id == meetup => {
                 let presented = hash_organizer_key(key);
-                let stored = &meetup.organizer_key_hash;
                 presented
                     .as_str()
                     .as_bytes()

@@ -1,6 +1,7 @@
 //! `qicoo replay`: rebuilds projections from position zero with a progress bar.
 
 use indicatif::{ProgressBar, ProgressStyle};
+use qicoo_projections::Replayed;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ReplayArgs;
@@ -43,7 +44,16 @@ pub async fn replay(args: &ReplayArgs) -> Result<(), StartError> {
         )
         .await;
     bar.finish();
-    result?;
-    tracing::info!(projection = %args.projection, "replay finished and switched over");
+    for replayed in result? {
+        match replayed {
+            Replayed::Rebuilt { projection } => {
+                eprintln!("{projection}: rebuilt from the events and switched over");
+                tracing::info!(projection, "replay finished and switched over");
+            }
+            Replayed::NothingToRebuild { projection, reason } => {
+                eprintln!("{projection}: nothing to rebuild: {reason}");
+            }
+        }
+    }
     Ok(())
 }

@@ -70,6 +70,7 @@ pub async fn open_read_side(
         .as_ref()
         .map(|u| u.expose_secret().to_owned());
     config.redis_prefix = leaderboard.redis_prefix.clone();
+    config.max_connections = store.db_max_connections.max(1);
     Ok(ReadSide::connect(config).await?)
 }
 

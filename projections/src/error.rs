@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use qicoo_storage::{redis_is_unavailable, SqlErrorClass};
+
 /// A store (event store, read model, leaderboard) could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -33,69 +35,22 @@ impl StoreError {
     /// deadlocks and serialization failures are transient; everything else is
     /// treated as a bug.
     pub(crate) fn from_sqlx(store: &'static str, err: sqlx::Error) -> Self {
-        let transient = match &err {
-            sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed
-            | sqlx::Error::Protocol(_) => true,
-            sqlx::Error::Database(db) => {
-                let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-                let message = db.message().to_ascii_lowercase();
-                // Postgres: serialization failure, deadlock, admin shutdown,
-                // cannot connect now, too many connections. MySQL: lock wait
-                // timeout (1205), deadlock (1213), too many connections (1040).
-                // SQLite: busy / locked.
-                matches!(
-                    code.as_str(),
-                    "40001"
-                        | "40P01"
-                        | "57P01"
-                        | "57P02"
-                        | "57P03"
-                        | "53300"
-                        | "08000"
-                        | "08003"
-                        | "08006"
-                        | "08S01"
-                        | "5"
-                        | "6"
-                        | "261"
-                        | "262"
-                        | "517"
-                ) || message.contains("database is locked")
-                    || message.contains("deadlock")
-                    || message.contains("lock wait timeout")
-                    || message.contains("too many connections")
-            }
-            _ => false,
-        };
         let message = err.to_string();
-        if transient {
+        if SqlErrorClass::of(&err).is_transient() {
             Self::Unavailable { store, message }
         } else {
             Self::Failed { store, message }
         }
     }
 
-    pub(crate) fn from_redis(err: redis::RedisError) -> Self {
+    /// Classifies a Redis error of `store` (the leaderboard, the change
+    /// stream).
+    pub(crate) fn from_redis(store: &'static str, err: redis::RedisError) -> Self {
         let message = err.to_string();
-        if err.is_io_error()
-            || err.is_connection_dropped()
-            || err.is_connection_refusal()
-            || err.is_timeout()
-            || err.is_cluster_error()
-        {
-            Self::Unavailable {
-                store: "redis",
-                message,
-            }
+        if redis_is_unavailable(&err) {
+            Self::Unavailable { store, message }
         } else {
-            Self::Failed {
-                store: "redis",
-                message,
-            }
+            Self::Failed { store, message }
         }
     }
 

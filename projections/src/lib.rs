@@ -17,6 +17,7 @@ pub mod queries;
 mod read_side;
 pub mod readmodel;
 pub mod runner;
+mod views;
 
 pub use error::{ApplyError, QueryError, ReadSideError, StoreError};
 pub use event::{Checkpoint, DomainEvent, FeedPosition, StoredEvent};
@@ -26,8 +27,9 @@ pub use leaderboard::{
     LEADERBOARD,
 };
 pub use queries::{
-    MeetupView, Page, QuestionQuery, QuestionView, ReadQueries, Sort, SqlQueries, Viewer, MAX_LIMIT,
+    MeetupView, ModelQueries, Page, QuestionQuery, QuestionView, ReadQueries, Sort, Viewer,
+    MAX_LIMIT,
 };
-pub use read_side::{ReadSide, ReadSideConfig, PROJECTIONS};
-pub use readmodel::{SqlReadModel, READ_MODEL};
+pub use read_side::{Fresh, ReadSide, ReadSideConfig, Rebuildable, Replayed, PROJECTIONS};
+pub use readmodel::{ReadModelStore, SqlReadModel, READ_MODEL};
 pub use runner::{Projection, ProjectionStatus, WorkerSettings, WorkerState};

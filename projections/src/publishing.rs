@@ -17,8 +17,8 @@ use tokio::sync::Mutex;
 use crate::changes::{Change, ChangeBatch, ChangeStream};
 use crate::error::{ApplyError, StoreError};
 use crate::event::{Checkpoint, DomainEvent, StoredEvent};
-use crate::queries::{ReadQueries, SqlQueries, Viewer};
-use crate::readmodel::SqlReadModel;
+use crate::queries::{ModelQueries, ReadQueries, Viewer};
+use crate::readmodel::ReadModelStore;
 use crate::runner::Projection;
 
 /// Rows changed since the last publication.
@@ -40,18 +40,18 @@ struct Pending {
 /// How long publication pauses after a failure.
 const PUBLISH_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// [`SqlReadModel`] that publishes its changes.
+/// The read model, publishing its changes.
 pub struct PublishingReadModel {
-    inner: SqlReadModel,
-    queries: Arc<SqlQueries>,
+    inner: Arc<dyn ReadModelStore>,
+    queries: Arc<ModelQueries>,
     changes: Arc<dyn ChangeStream>,
     pending: Mutex<Pending>,
 }
 
 impl PublishingReadModel {
     pub fn new(
-        inner: SqlReadModel,
-        queries: Arc<SqlQueries>,
+        inner: Arc<dyn ReadModelStore>,
+        queries: Arc<ModelQueries>,
         changes: Arc<dyn ChangeStream>,
     ) -> Self {
         Self {

@@ -2,71 +2,29 @@
 //! paginated, with the visibility rules), the leaderboard, and the position
 //! the read model has reached, with a wait for read-your-writes.
 //!
-//! Nothing here knows HTTP; views serialise with the wire field names of the
-//! design, and never include a question author's participant id.
+//! The rules live here, the rows in the [`ReadModelStore`]: who sees which
+//! questions, pages and their cursors, how the leaderboard's ranking and the
+//! read model's rows are put together. Nothing here knows HTTP or SQL.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use chrono::{DateTime, Utc};
-use qicoo_domain::{MeetupId, ParticipantId, QuestionId, QuestionStatus};
-use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use qicoo_domain::{MeetupId, OrganizerKeyHash, ParticipantId, QuestionId, QuestionStatus};
+use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::error::{QueryError, StoreError};
+use crate::error::QueryError;
 use crate::leaderboard::LeaderboardStore;
-use crate::readmodel::sql::{Kind, Row, Value};
-use crate::readmodel::{sql_err, SqlReadModel, READ_MODEL};
+pub use crate::readmodel::Sort;
+use crate::readmodel::{After, MeetupKey, QuestionList, ReadModelStore, Visible};
+pub use crate::views::{MeetupView, QuestionView};
 
 /// The largest page a list returns.
 pub const MAX_LIMIT: u32 = 100;
-
-/// A meetup as clients see it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MeetupView {
-    pub id: MeetupId,
-    pub code: String,
-    pub title: String,
-    pub qa_open: bool,
-    pub moderated: bool,
-    pub archived: bool,
-    pub created_at: DateTime<Utc>,
-    /// When anything about the meetup last changed.
-    #[serde(skip)]
-    pub updated_at: DateTime<Utc>,
-}
-
-/// A question as clients see it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QuestionView {
-    pub id: QuestionId,
-    pub meetup_id: MeetupId,
-    pub text: String,
-    pub author_name: Option<String>,
-    pub likes: i64,
-    pub status: QuestionStatus,
-    pub answered: bool,
-    pub highlighted: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    /// Present when the caller is a participant.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub liked_by_me: Option<bool>,
-    /// The author, for "is this mine" checks; never sent to clients.
-    #[serde(skip)]
-    pub author: ParticipantId,
-    /// Global position of the event that last changed the question.
-    #[serde(skip)]
-    pub position: i64,
-    /// Global position of the event that posted the question: among questions
-    /// with as many likes, the earlier posted ranks first.
-    #[serde(skip)]
-    pub posted_position: i64,
-}
 
 /// Who is asking, which decides what they may see.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -78,16 +36,6 @@ pub struct Viewer {
     /// pending and rejected questions, and withdrawn or removed ones when
     /// asking for that status.
     pub organizer: bool,
-}
-
-/// Order of a question list.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Sort {
-    /// Most liked first, earlier question first among equals.
-    #[default]
-    Top,
-    /// Newest first.
-    Recent,
 }
 
 impl FromStr for Sort {
@@ -146,6 +94,12 @@ pub trait ReadQueries: Send + Sync {
     /// A meetup by join code (any case).
     async fn meetup_by_code(&self, code: &str) -> Result<Option<MeetupView>, QueryError>;
 
+    /// The hash of a meetup's organizer key, to check a presented key against.
+    async fn organizer_key_hash(
+        &self,
+        meetup: MeetupId,
+    ) -> Result<Option<OrganizerKeyHash>, QueryError>;
+
     /// Questions of a meetup.
     async fn questions(
         &self,
@@ -181,9 +135,9 @@ pub trait ReadQueries: Send + Sync {
     async fn wait_for_position(&self, position: i64, timeout: Duration) -> Result<i64, QueryError>;
 }
 
-/// [`ReadQueries`] over a SQL read model and a leaderboard store.
-pub struct SqlQueries {
-    model: SqlReadModel,
+/// [`ReadQueries`] over a read model and a leaderboard store.
+pub struct ModelQueries {
+    model: Arc<dyn ReadModelStore>,
     leaderboard: Arc<dyn LeaderboardStore>,
     /// The read-model worker's watermark, when it runs in this process.
     watermark: watch::Receiver<i64>,
@@ -191,86 +145,17 @@ pub struct SqlQueries {
     poll: Duration,
 }
 
-const QUESTION_COLUMNS: &str = "q.id, q.meetup_id, q.author_id, q.text, q.author_name, q.likes,
-    q.status, q.answered, q.highlighted, q.created_at, q.updated_at, q.posted_position,
-    q.last_position";
-
-const QUESTION_KINDS: [Kind; 14] = [
-    Kind::Text,
-    Kind::Text,
-    Kind::Text,
-    Kind::Text,
-    Kind::OptText,
-    Kind::Int,
-    Kind::Text,
-    Kind::Bool,
-    Kind::Bool,
-    Kind::Time,
-    Kind::Time,
-    Kind::Int,
-    Kind::Int,
-    Kind::Int,
-];
-
-fn bad_row(what: impl std::fmt::Display) -> QueryError {
-    QueryError::Store(StoreError::failed("read model", what))
-}
-
-fn parse_status(text: &str) -> Result<QuestionStatus, QueryError> {
-    Ok(match text {
-        "pending" => QuestionStatus::Pending,
-        "published" => QuestionStatus::Published,
-        "rejected" => QuestionStatus::Rejected,
-        "withdrawn" => QuestionStatus::Withdrawn,
-        "removed" => QuestionStatus::Removed,
-        other => return Err(bad_row(format!("unknown status {other:?}"))),
-    })
-}
-
-fn parse_id<T: FromStr>(text: &str) -> Result<T, QueryError>
-where
-    T::Err: std::fmt::Display,
-{
-    text.parse()
-        .map_err(|e| bad_row(format!("bad id {text:?}: {e}")))
-}
-
-/// A question row (with `liked_by_me` as the 14th column) and the position
-/// it was posted at (for cursors).
-fn question_from_row(row: &Row, viewer: &Viewer) -> Result<(QuestionView, i64), QueryError> {
-    let view = QuestionView {
-        id: parse_id(&row.text(0)?)?,
-        meetup_id: parse_id(&row.text(1)?)?,
-        author: parse_id(&row.text(2)?)?,
-        text: row.text(3)?,
-        author_name: row.opt_text(4)?,
-        likes: row.int(5)?,
-        status: parse_status(&row.text(6)?)?,
-        answered: row.bool(7)?,
-        highlighted: row.bool(8)?,
-        created_at: row.time(9)?,
-        updated_at: row.time(10)?,
-        position: row.int(12)?,
-        posted_position: row.int(11)?,
-        liked_by_me: viewer
-            .participant
-            .map(|_| row.int(13).map(|n| n != 0))
-            .transpose()?,
-    };
-    Ok((view, row.int(11)?))
-}
-
 /// Keyset cursors: `t:<likes>:<posted position>` or `r:<posted position>`,
 /// base64url so clients treat them as opaque.
-fn encode_cursor(sort: Sort, likes: i64, posted: i64) -> String {
+fn encode_cursor(sort: Sort, after: After) -> String {
     let raw = match sort {
-        Sort::Top => format!("t:{likes}:{posted}"),
-        Sort::Recent => format!("r:{posted}"),
+        Sort::Top => format!("t:{}:{}", after.likes, after.posted_position),
+        Sort::Recent => format!("r:{}", after.posted_position),
     };
     URL_SAFE_NO_PAD.encode(raw)
 }
 
-fn decode_cursor(sort: Sort, cursor: &str) -> Result<(i64, i64), QueryError> {
+fn decode_cursor(sort: Sort, cursor: &str) -> Result<After, QueryError> {
     let raw = URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()
@@ -278,49 +163,43 @@ fn decode_cursor(sort: Sort, cursor: &str) -> Result<(i64, i64), QueryError> {
         .ok_or(QueryError::InvalidCursor)?;
     let parts: Vec<&str> = raw.split(':').collect();
     let num = |s: &str| s.parse::<i64>().map_err(|_| QueryError::InvalidCursor);
-    match (sort, parts.as_slice()) {
-        (Sort::Top, ["t", likes, posted]) => Ok((num(likes)?, num(posted)?)),
-        (Sort::Recent, ["r", posted]) => Ok((0, num(posted)?)),
-        _ => Err(QueryError::InvalidCursor),
+    let (likes, posted_position) = match (sort, parts.as_slice()) {
+        (Sort::Top, ["t", likes, posted]) => (num(likes)?, num(posted)?),
+        (Sort::Recent, ["r", posted]) => (0, num(posted)?),
+        _ => return Err(QueryError::InvalidCursor),
+    };
+    Ok(After {
+        likes,
+        posted_position,
+    })
+}
+
+/// What `viewer` may see, optionally only in `status`: the published
+/// questions and their own pending ones; an organizer also pending and
+/// rejected ones, and withdrawn or removed ones when asking for that status.
+pub fn visibility(viewer: &Viewer, status: Option<QuestionStatus>) -> Visible {
+    use QuestionStatus::{Pending, Published, Rejected};
+    let (statuses, pending_of) = match (viewer.organizer, status) {
+        (true, Some(s)) => (vec![s], None),
+        (true, None) => (vec![Pending, Published, Rejected], None),
+        (false, None) => (vec![Published], viewer.participant),
+        (false, Some(Published)) => (vec![Published], None),
+        (false, Some(Pending)) => (vec![], viewer.participant),
+        (false, Some(_)) => (vec![], None),
+    };
+    Visible {
+        statuses,
+        pending_of,
+        unanswered_only: false,
     }
 }
 
-/// The SQL condition (and its arguments) of what `viewer` may see, optionally
-/// only in `status`.
-fn visibility(viewer: &Viewer, status: Option<QuestionStatus>) -> (String, Vec<Value>) {
-    let author = viewer
-        .participant
-        .map(|p| p.to_string())
-        .unwrap_or_default();
-    if viewer.organizer {
-        return match status {
-            Some(s) => ("q.status = ?".into(), vec![s.as_str().into()]),
-            None => (
-                "q.status IN ('pending', 'published', 'rejected')".into(),
-                vec![],
-            ),
-        };
-    }
-    match status {
-        None => (
-            "(q.status = 'published' OR (q.status = 'pending' AND q.author_id = ?))".into(),
-            vec![author.into()],
-        ),
-        Some(QuestionStatus::Published) => ("q.status = 'published'".into(), vec![]),
-        Some(QuestionStatus::Pending) => (
-            "(q.status = 'pending' AND q.author_id = ?)".into(),
-            vec![author.into()],
-        ),
-        Some(_) => ("1 = 0".into(), vec![]),
-    }
-}
-
-impl SqlQueries {
+impl ModelQueries {
     /// Queries over `model` and `leaderboard`; `watermark` wakes waiters when
     /// a worker in this process moves the read model's watermark (otherwise
     /// they poll the store).
     pub fn new(
-        model: SqlReadModel,
+        model: Arc<dyn ReadModelStore>,
         leaderboard: Arc<dyn LeaderboardStore>,
         watermark: watch::Receiver<i64>,
     ) -> Self {
@@ -330,95 +209,6 @@ impl SqlQueries {
             watermark,
             poll: Duration::from_millis(50),
         }
-    }
-
-    fn liked_column(&self) -> String {
-        format!(
-            "EXISTS (SELECT 1 FROM {} v WHERE v.question_id = q.id AND v.participant_id = ?)",
-            self.model.t("votes")
-        )
-    }
-
-    async fn meetup_where(
-        &self,
-        condition: &str,
-        arg: String,
-    ) -> Result<Option<MeetupView>, QueryError> {
-        let rows = self
-            .model
-            .pool()
-            .fetch(
-                &format!(
-                    "SELECT id, code, title, qa_open, moderated, archived, created_at, updated_at
-                     FROM {} WHERE {condition}",
-                    self.model.t("meetups")
-                ),
-                vec![arg.into()],
-                &[
-                    Kind::Text,
-                    Kind::Text,
-                    Kind::Text,
-                    Kind::Bool,
-                    Kind::Bool,
-                    Kind::Bool,
-                    Kind::Time,
-                    Kind::Time,
-                ],
-            )
-            .await
-            .map_err(sql_err)?;
-        rows.first()
-            .map(|row| {
-                Ok(MeetupView {
-                    id: parse_id(&row.text(0)?)?,
-                    code: row.text(1)?,
-                    title: row.text(2)?,
-                    qa_open: row.bool(3)?,
-                    moderated: row.bool(4)?,
-                    archived: row.bool(5)?,
-                    created_at: row.time(6)?,
-                    updated_at: row.time(7)?,
-                })
-            })
-            .transpose()
-    }
-
-    /// Questions by id, visible to `viewer`, in no particular order.
-    async fn questions_by_id(
-        &self,
-        ids: &[QuestionId],
-        viewer: &Viewer,
-        condition: &str,
-        condition_args: Vec<Value>,
-    ) -> Result<Vec<QuestionView>, QueryError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let marks = vec!["?"; ids.len()].join(", ");
-        let mut args: Vec<Value> = vec![viewer
-            .participant
-            .map(|p| p.to_string())
-            .unwrap_or_default()
-            .into()];
-        args.extend(ids.iter().map(|id| Value::from(id.to_string())));
-        args.extend(condition_args);
-        let rows = self
-            .model
-            .pool()
-            .fetch(
-                &format!(
-                    "SELECT {QUESTION_COLUMNS}, {} FROM {} q WHERE q.id IN ({marks}) AND {condition}",
-                    self.liked_column(),
-                    self.model.t("questions")
-                ),
-                args,
-                &QUESTION_KINDS,
-            )
-            .await
-            .map_err(sql_err)?;
-        rows.iter()
-            .map(|row| question_from_row(row, viewer).map(|(q, _)| q))
-            .collect()
     }
 }
 
@@ -431,14 +221,21 @@ fn check_limit(limit: u32) -> Result<(), QueryError> {
 }
 
 #[async_trait]
-impl ReadQueries for SqlQueries {
+impl ReadQueries for ModelQueries {
     async fn meetup(&self, id: MeetupId) -> Result<Option<MeetupView>, QueryError> {
-        self.meetup_where("id = ?", id.to_string()).await
+        Ok(self.model.meetup(MeetupKey::Id(id)).await?)
     }
 
     async fn meetup_by_code(&self, code: &str) -> Result<Option<MeetupView>, QueryError> {
-        self.meetup_where("code = ?", code.trim().to_ascii_uppercase())
-            .await
+        let code = code.trim().to_ascii_uppercase();
+        Ok(self.model.meetup(MeetupKey::Code(&code)).await?)
+    }
+
+    async fn organizer_key_hash(
+        &self,
+        meetup: MeetupId,
+    ) -> Result<Option<OrganizerKeyHash>, QueryError> {
+        Ok(self.model.organizer_key_hash(meetup).await?)
     }
 
     async fn questions(
@@ -447,65 +244,33 @@ impl ReadQueries for SqlQueries {
         query: &QuestionQuery,
     ) -> Result<Page<QuestionView>, QueryError> {
         check_limit(query.limit)?;
+        let after = query
+            .cursor
+            .as_deref()
+            .map(|c| decode_cursor(query.sort, c))
+            .transpose()?;
         // The position first: the rows read after it reflect at least it.
         let position = self.position().await?;
-        let viewer = &query.viewer;
-        let (visible, visible_args) = visibility(viewer, query.status);
-        let mut args: Vec<Value> = vec![
-            viewer
-                .participant
-                .map(|p| p.to_string())
-                .unwrap_or_default()
-                .into(),
-            meetup.to_string().into(),
-        ];
-        args.extend(visible_args);
-        let mut keyset = String::new();
-        if let Some(cursor) = &query.cursor {
-            let (likes, posted) = decode_cursor(query.sort, cursor)?;
-            match query.sort {
-                Sort::Top => {
-                    keyset = " AND (q.likes < ? OR (q.likes = ? AND q.posted_position > ?))".into();
-                    args.extend([likes.into(), likes.into(), posted.into()]);
-                }
-                Sort::Recent => {
-                    keyset = " AND q.posted_position < ?".into();
-                    args.push(posted.into());
-                }
-            }
-        }
-        let order = match query.sort {
-            Sort::Top => "q.likes DESC, q.posted_position ASC",
-            Sort::Recent => "q.posted_position DESC",
+        let list = QuestionList {
+            visible: visibility(&query.viewer, query.status),
+            sort: query.sort,
+            after,
+            // One more than asked, to know whether another page follows.
+            limit: query.limit + 1,
+            liked_by: query.viewer.participant,
         };
-        args.push(i64::from(query.limit + 1).into());
-        let rows = self
-            .model
-            .pool()
-            .fetch(
-                &format!(
-                    "SELECT {QUESTION_COLUMNS}, {} FROM {} q
-                     WHERE q.meetup_id = ? AND {visible}{keyset}
-                     ORDER BY {order} LIMIT ?",
-                    self.liked_column(),
-                    self.model.t("questions")
-                ),
-                args,
-                &QUESTION_KINDS,
+        let mut items = self.model.questions(meetup, &list).await?;
+        let more = items.len() > query.limit as usize;
+        items.truncate(query.limit as usize);
+        let next_cursor = more.then(|| items.last()).flatten().map(|last| {
+            encode_cursor(
+                query.sort,
+                After {
+                    likes: last.likes,
+                    posted_position: last.posted_position,
+                },
             )
-            .await
-            .map_err(sql_err)?;
-        let mut items = Vec::with_capacity(rows.len());
-        let mut last = None;
-        for row in rows.iter().take(query.limit as usize) {
-            let (view, posted) = question_from_row(row, viewer)?;
-            last = Some((view.likes, posted));
-            items.push(view);
-        }
-        let next_cursor = (rows.len() > query.limit as usize)
-            .then_some(last)
-            .flatten()
-            .map(|(likes, posted)| encode_cursor(query.sort, likes, posted));
+        });
         Ok(Page {
             items,
             next_cursor,
@@ -518,34 +283,30 @@ impl ReadQueries for SqlQueries {
         id: QuestionId,
         viewer: &Viewer,
     ) -> Result<Option<QuestionView>, QueryError> {
-        let (visible, args) = visibility(viewer, None);
         // The organizer may look at a withdrawn or removed question by id.
-        let (visible, args) = if viewer.organizer {
-            ("1 = 1".to_owned(), vec![])
+        let visible = if viewer.organizer {
+            Visible {
+                statuses: vec![
+                    QuestionStatus::Pending,
+                    QuestionStatus::Published,
+                    QuestionStatus::Rejected,
+                    QuestionStatus::Withdrawn,
+                    QuestionStatus::Removed,
+                ],
+                ..Visible::default()
+            }
         } else {
-            (visible, args)
+            visibility(viewer, None)
         };
         Ok(self
-            .questions_by_id(&[id], viewer, &visible, args)
+            .model
+            .questions_by_id(&[id], &visible, viewer.participant)
             .await?
             .pop())
     }
 
     async fn question_meetup(&self, id: QuestionId) -> Result<Option<MeetupId>, QueryError> {
-        let rows = self
-            .model
-            .pool()
-            .fetch(
-                &format!(
-                    "SELECT meetup_id FROM {} WHERE id = ?",
-                    self.model.t("questions")
-                ),
-                vec![id.to_string().into()],
-                &[Kind::Text],
-            )
-            .await
-            .map_err(sql_err)?;
-        rows.first().map(|r| parse_id(&r.text(0)?)).transpose()
+        Ok(self.model.question_meetup(id).await?)
     }
 
     async fn leaderboard(
@@ -558,14 +319,16 @@ impl ReadQueries for SqlQueries {
         let position = self.position().await?;
         let ranked = self.leaderboard.top(meetup, limit as usize).await?;
         let ids: Vec<QuestionId> = ranked.iter().map(|r| r.question_id).collect();
+        let visible = Visible {
+            statuses: vec![QuestionStatus::Published],
+            pending_of: None,
+            unanswered_only: true,
+        };
         let mut rows = self
-            .questions_by_id(
-                &ids,
-                viewer,
-                "q.status = 'published' AND q.answered = ? AND q.meetup_id = ?",
-                vec![false.into(), meetup.to_string().into()],
-            )
+            .model
+            .questions_by_id(&ids, &visible, viewer.participant)
             .await?;
+        rows.retain(|q| q.meetup_id == meetup);
         let mut items = Vec::with_capacity(rows.len());
         for rank in ranked {
             if let Some(i) = rows.iter().position(|q| q.id == rank.question_id) {
@@ -583,20 +346,7 @@ impl ReadQueries for SqlQueries {
     }
 
     async fn position(&self) -> Result<i64, QueryError> {
-        let rows = self
-            .model
-            .pool()
-            .fetch(
-                &format!(
-                    "SELECT watermark FROM {} WHERE name = ?",
-                    self.model.t("projection_checkpoints")
-                ),
-                vec![READ_MODEL.into()],
-                &[Kind::Int],
-            )
-            .await
-            .map_err(sql_err)?;
-        Ok(rows.first().map(|r| r.int(0)).transpose()?.unwrap_or(0))
+        Ok(self.model.position().await?)
     }
 
     async fn wait_for_position(&self, position: i64, timeout: Duration) -> Result<i64, QueryError> {
@@ -619,5 +369,62 @@ impl ReadQueries for SqlQueries {
                 _ = tokio::time::sleep_until(wake) => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn participant() -> ParticipantId {
+        ParticipantId::new()
+    }
+
+    #[test]
+    fn an_attendee_sees_published_questions_and_their_own_pending_ones() {
+        let me = participant();
+        let viewer = Viewer {
+            participant: Some(me),
+            organizer: false,
+        };
+        let visible = visibility(&viewer, None);
+        assert_eq!(visible.statuses, vec![QuestionStatus::Published]);
+        assert_eq!(visible.pending_of, Some(me));
+        let pending = visibility(&viewer, Some(QuestionStatus::Pending));
+        assert!(pending.statuses.is_empty());
+        assert_eq!(pending.pending_of, Some(me));
+    }
+
+    #[test]
+    fn only_the_organizer_sees_rejected_withdrawn_or_removed_questions() {
+        let attendee = Viewer {
+            participant: Some(participant()),
+            organizer: false,
+        };
+        for status in [
+            QuestionStatus::Rejected,
+            QuestionStatus::Withdrawn,
+            QuestionStatus::Removed,
+        ] {
+            let visible = visibility(&attendee, Some(status));
+            assert!(visible.statuses.is_empty() && visible.pending_of.is_none());
+            let organizer = Viewer {
+                participant: None,
+                organizer: true,
+            };
+            assert_eq!(visibility(&organizer, Some(status)).statuses, vec![status]);
+        }
+    }
+
+    #[test]
+    fn cursors_round_trip_and_foreign_ones_are_refused() {
+        let after = After {
+            likes: 7,
+            posted_position: 42,
+        };
+        let top = encode_cursor(Sort::Top, after);
+        assert_eq!(decode_cursor(Sort::Top, &top).ok(), Some(after));
+        assert!(decode_cursor(Sort::Recent, &top).is_err());
+        assert!(decode_cursor(Sort::Top, "not a cursor").is_err());
     }
 }

@@ -27,17 +27,19 @@ pub async fn reach(state: &AppState, min_position: Option<i64>) -> Result<(), Ap
 }
 
 /// The viewer a credential makes of its holder, for a meetup. An organizer key
-/// is checked against the meetup's stored hash.
+/// is checked against the hash the read model keeps of the meetup's key.
 pub async fn viewer(
     state: &AppState,
     credential: &Credential,
     meetup: MeetupId,
 ) -> Result<Viewer, ApiError> {
     let organizer = match credential.claimed_meetup() {
-        Some(claimed) if claimed == meetup => match state.commands.load_meetup(meetup).await? {
-            Some(m) => credential.is_organizer_of(&m),
-            None => false,
-        },
+        Some(claimed) if claimed == meetup => {
+            match state.queries.organizer_key_hash(meetup).await? {
+                Some(hash) => credential.holds_key_of(meetup, &hash),
+                None => false,
+            }
+        }
         _ => false,
     };
     let participant = match credential {

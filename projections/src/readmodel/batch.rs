@@ -26,8 +26,9 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use qicoo_domain::{MeetupId, ParticipantId, QuestionId, VoteEvent};
 
+use super::projection::minute_of;
 use super::sql::{placeholders, SqlTx, Value};
-use super::{minute_of, sql_err, SqlReadModel};
+use super::{sql_err, SqlReadModel};
 use crate::error::{ApplyError, StoreError};
 use crate::event::{DomainEvent, StoredEvent};
 

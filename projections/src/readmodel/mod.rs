@@ -1,31 +1,36 @@
-//! The read model: meetups, questions, votes and per-minute activity in MySQL
-//! or SQLite, built by the read-model projection and read by the queries.
+//! The read model: meetups, questions, votes and per-minute activity, built by
+//! the read-model projection and read by the queries.
 //!
-//! The projection logic is written once, over the small SQL layer in [`sql`];
-//! the two adapters ([`sqlite`], [`mysql`]) supply the connection and the
-//! few statements that differ. A batch of events and the checkpoint are written
-//! in one transaction, the checkpoint first (compare-and-set), so a worker
-//! that lost its place finds out before it writes anything.
+//! [`ReadModelStore`] is the seam: what the projection writes (it is a
+//! [`Projection`]), what the queries read, how a rebuild builds fresh tables
+//! and swaps them in, and the lease that keeps two rebuilds apart. Its
+//! adapters, [`mysql`] and [`sqlite`], sit side by side and pass one contract
+//! suite; they share the read model's logic, written once over the small SQL
+//! layer in [`sql`] ([`projection`] writes, [`reads`] reads). A batch of
+//! events and the checkpoint are written in one transaction, the checkpoint
+//! first (compare-and-set), so a worker that lost its place finds out before
+//! it writes anything.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use qicoo_domain::{MeetupEvent, ParticipantId, QuestionEvent, QuestionStatus, VoteEvent};
-use sqlx::{MySqlPool, SqlitePool};
+use qicoo_domain::{MeetupId, OrganizerKeyHash, ParticipantId, QuestionId, QuestionStatus};
 
-use crate::error::{ApplyError, StoreError};
-use crate::event::{Checkpoint, DomainEvent, FeedPosition, StoredEvent};
+use crate::error::{ReadSideError, StoreError};
+use crate::event::Checkpoint;
 use crate::runner::Projection;
+use crate::views::{MeetupView, QuestionView};
 
 mod batch;
-pub(crate) mod mysql;
+pub mod mysql;
+mod projection;
+mod reads;
 pub(crate) mod sql;
-pub(crate) mod sqlite;
+pub mod sqlite;
 #[cfg(test)]
 mod tests;
 
-use sql::{Kind, SqlPool, SqlTx, Value, STORE};
+use sql::{Backend, STORE};
 
 /// The read-model projection's name (its checkpoint row and lock).
 pub const READ_MODEL: &str = "read_model";
@@ -44,64 +49,164 @@ pub(crate) const TABLES: [&str; 6] = [
 /// Suffix of the fresh tables a replay builds.
 const FRESH: &str = "_replay";
 
-#[derive(Clone)]
-enum Backend {
-    Sqlite(Arc<sqlite::SqliteBackend>),
-    MySql(Arc<mysql::MySqlBackend>),
+/// How a meetup is looked up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MeetupKey<'a> {
+    Id(MeetupId),
+    /// A join code, already upper-cased.
+    Code(&'a str),
 }
 
-/// The read model in a SQL database, either adapter.
-#[derive(Clone)]
-pub struct SqlReadModel {
-    backend: Backend,
-    /// Appended to every table name: empty for the live tables, [`FRESH`] for
-    /// the ones a replay is building.
-    suffix: &'static str,
+/// Which questions a reader may see: those in one of `statuses`, plus the
+/// pending ones `pending_of` wrote.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Visible {
+    pub statuses: Vec<QuestionStatus>,
+    /// A participant who sees their own pending questions.
+    pub pending_of: Option<ParticipantId>,
+    /// Only questions not yet answered.
+    pub unanswered_only: bool,
+}
+
+/// Order of a question list.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Sort {
+    /// Most liked first, earlier posted first among equals.
+    #[default]
+    Top,
+    /// Newest first.
+    Recent,
+}
+
+/// Where a page of a list starts: after the question with these likes, posted
+/// at this position (likes are ignored for [`Sort::Recent`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct After {
+    pub likes: i64,
+    pub posted_position: i64,
+}
+
+/// A list of a meetup's questions to read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuestionList {
+    pub visible: Visible,
+    pub sort: Sort,
+    pub after: Option<After>,
+    /// At most this many rows.
+    pub limit: u32,
+    /// Fill in `liked_by_me` for this participant.
+    pub liked_by: Option<ParticipantId>,
+}
+
+/// A named lease in the read model's database that at most one holder has
+/// at a time (the replay lock); it expires unless renewed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub name: &'static str,
+    pub holder: String,
+}
+
+/// Where the read model is kept.
+#[async_trait]
+pub trait ReadModelStore: Projection {
+    /// Applies the read-model migrations.
+    async fn migrate(&self) -> Result<(), ReadSideError>;
+
+    /// The stored checkpoint of the read-model projection.
+    async fn checkpoint(&self) -> Result<Option<Checkpoint>, StoreError>;
+
+    /// How far the read model reflects the event store: every event up to
+    /// the returned position is applied (0 before anything was).
+    async fn position(&self) -> Result<i64, StoreError>;
+
+    /// A meetup.
+    async fn meetup(&self, key: MeetupKey<'_>) -> Result<Option<MeetupView>, StoreError>;
+
+    /// The hash of a meetup's organizer key.
+    async fn organizer_key_hash(
+        &self,
+        meetup: MeetupId,
+    ) -> Result<Option<OrganizerKeyHash>, StoreError>;
+
+    /// A page of a meetup's questions, in the list's order.
+    async fn questions(
+        &self,
+        meetup: MeetupId,
+        list: &QuestionList,
+    ) -> Result<Vec<QuestionView>, StoreError>;
+
+    /// The visible questions among `ids`, in no particular order.
+    async fn questions_by_id(
+        &self,
+        ids: &[QuestionId],
+        visible: &Visible,
+        liked_by: Option<ParticipantId>,
+    ) -> Result<Vec<QuestionView>, StoreError>;
+
+    /// The meetup a question belongs to, whatever its status.
+    async fn question_meetup(&self, id: QuestionId) -> Result<Option<MeetupId>, StoreError>;
+
+    /// The same database, but the fresh tables a rebuild writes.
+    fn fresh(&self) -> Arc<dyn ReadModelStore>;
+
+    /// Creates the fresh tables, empty (dropping leftovers of an earlier,
+    /// interrupted rebuild).
+    async fn create_fresh(&self) -> Result<(), StoreError>;
+
+    /// Swaps the fresh tables in, atomically; the old ones are dropped.
+    async fn swap_in_fresh(&self) -> Result<(), StoreError>;
+
+    /// Drops the fresh tables (a cancelled or failed rebuild).
+    async fn drop_fresh(&self) -> Result<(), StoreError>;
+
+    /// Takes `lease` until `expires_at_ms` (Unix milliseconds) if nobody
+    /// holds it or its holder let it expire by `now_ms`; false when someone
+    /// else holds it.
+    async fn take_lease(
+        &self,
+        lease: &Lease,
+        now_ms: i64,
+        expires_at_ms: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Extends a lease its holder still has; false when it was lost.
+    async fn renew_lease(&self, lease: &Lease, expires_at_ms: i64) -> Result<bool, StoreError>;
+
+    /// Gives a lease up.
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError>;
 }
 
 pub(crate) fn sql_err(e: sqlx::Error) -> StoreError {
     StoreError::from_sqlx(STORE, e)
 }
 
+/// The read model in a SQL database; [`mysql::read_model`] and
+/// [`sqlite::read_model`] make one.
+#[derive(Clone)]
+pub struct SqlReadModel {
+    backend: Arc<dyn Backend>,
+    /// Appended to every table name: empty for the live tables, [`FRESH`] for
+    /// the ones a replay is building.
+    suffix: &'static str,
+}
+
 impl SqlReadModel {
-    /// The read model in a SQLite database (usually the event store's file).
-    pub fn sqlite(pool: SqlitePool) -> Self {
+    fn new(backend: Arc<dyn Backend>) -> Self {
         Self {
-            backend: Backend::Sqlite(Arc::new(sqlite::SqliteBackend::new(pool))),
+            backend,
             suffix: "",
         }
     }
 
-    /// The read model in MySQL / MariaDB.
-    pub fn mysql(pool: MySqlPool) -> Self {
+    pub(crate) fn pool(&self) -> &dyn Backend {
+        self.backend.as_ref()
+    }
+
+    /// The same database, but the fresh tables a rebuild writes.
+    pub(crate) fn fresh_tables(&self) -> Self {
         Self {
-            backend: Backend::MySql(Arc::new(mysql::MySqlBackend::new(pool))),
-            suffix: "",
-        }
-    }
-
-    pub(crate) fn pool(&self) -> &dyn SqlPool {
-        match &self.backend {
-            Backend::Sqlite(p) => p.as_ref(),
-            Backend::MySql(p) => p.as_ref(),
-        }
-    }
-
-    /// Applies the read-model migrations (versions 1001–1999). Rows of other
-    /// migrators in the same database (the event store's, in the embedded
-    /// SQLite file) are left alone.
-    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
-        match &self.backend {
-            Backend::Sqlite(p) => {
-                let mut migrator = sqlx::migrate!("../migrations/readmodel/sqlite");
-                migrator.set_ignore_missing(true);
-                migrator.run(&p.0).await
-            }
-            Backend::MySql(p) => {
-                let mut migrator = sqlx::migrate!("../migrations/readmodel/mysql");
-                migrator.set_ignore_missing(true);
-                migrator.run(&p.0).await
-            }
+            backend: self.backend.clone(),
+            suffix: FRESH,
         }
     }
 
@@ -109,38 +214,72 @@ impl SqlReadModel {
     pub(crate) fn t(&self, base: &str) -> String {
         format!("{base}{}", self.suffix)
     }
+}
 
-    /// The same database, but the fresh tables a replay builds.
-    pub(crate) fn fresh(&self) -> Self {
-        Self {
-            backend: self.backend.clone(),
-            suffix: FRESH,
-        }
+#[async_trait]
+impl ReadModelStore for SqlReadModel {
+    async fn migrate(&self) -> Result<(), ReadSideError> {
+        Ok(self.backend.migrate().await?)
     }
 
-    /// Creates the fresh tables, empty (dropping leftovers of an earlier,
-    /// interrupted replay).
-    pub(crate) async fn create_fresh_tables(&self) -> Result<(), StoreError> {
-        match &self.backend {
-            Backend::Sqlite(p) => sqlite::create_copies(p, &TABLES, FRESH).await,
-            Backend::MySql(p) => mysql::create_copies(p, &TABLES, FRESH).await,
-        }
-        .map_err(sql_err)
+    async fn checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
+        self.read_checkpoint().await
     }
 
-    /// Swaps the fresh tables in, atomically; the old ones are dropped.
-    pub(crate) async fn swap_in_fresh(&self) -> Result<(), StoreError> {
-        match &self.backend {
-            Backend::Sqlite(p) => sqlite::swap_in(p, &TABLES, FRESH).await,
-            Backend::MySql(p) => mysql::swap_in(p, &TABLES, FRESH).await,
-        }
-        .map_err(sql_err)
+    async fn position(&self) -> Result<i64, StoreError> {
+        self.read_position().await
     }
 
-    /// Drops the fresh tables (a cancelled or failed replay).
-    pub(crate) async fn drop_fresh_tables(&self) -> Result<(), StoreError> {
+    async fn meetup(&self, key: MeetupKey<'_>) -> Result<Option<MeetupView>, StoreError> {
+        self.read_meetup(key).await
+    }
+
+    async fn organizer_key_hash(
+        &self,
+        meetup: MeetupId,
+    ) -> Result<Option<OrganizerKeyHash>, StoreError> {
+        self.read_organizer_key_hash(meetup).await
+    }
+
+    async fn questions(
+        &self,
+        meetup: MeetupId,
+        list: &QuestionList,
+    ) -> Result<Vec<QuestionView>, StoreError> {
+        self.read_questions(meetup, list).await
+    }
+
+    async fn questions_by_id(
+        &self,
+        ids: &[QuestionId],
+        visible: &Visible,
+        liked_by: Option<ParticipantId>,
+    ) -> Result<Vec<QuestionView>, StoreError> {
+        self.read_questions_by_id(ids, visible, liked_by).await
+    }
+
+    async fn question_meetup(&self, id: QuestionId) -> Result<Option<MeetupId>, StoreError> {
+        self.read_question_meetup(id).await
+    }
+
+    fn fresh(&self) -> Arc<dyn ReadModelStore> {
+        Arc::new(self.fresh_tables())
+    }
+
+    async fn create_fresh(&self) -> Result<(), StoreError> {
+        self.backend
+            .create_copies(&TABLES, FRESH)
+            .await
+            .map_err(sql_err)
+    }
+
+    async fn swap_in_fresh(&self) -> Result<(), StoreError> {
+        self.backend.swap_in(&TABLES, FRESH).await.map_err(sql_err)
+    }
+
+    async fn drop_fresh(&self) -> Result<(), StoreError> {
         for table in TABLES {
-            self.pool()
+            self.backend
                 .execute(&format!("DROP TABLE IF EXISTS {table}{FRESH}"), vec![])
                 .await
                 .map_err(sql_err)?;
@@ -148,436 +287,20 @@ impl SqlReadModel {
         Ok(())
     }
 
-    /// Reads the checkpoint of the read-model projection.
-    pub async fn checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
-        let rows = self
-            .pool()
-            .fetch(
-                &format!(
-                    "SELECT transaction_id, global_position, max_position, watermark
-                     FROM {} WHERE name = ?",
-                    self.t("projection_checkpoints")
-                ),
-                vec![READ_MODEL.into()],
-                &[Kind::Int, Kind::Int, Kind::Int, Kind::Int],
-            )
-            .await
-            .map_err(sql_err)?;
-        rows.first()
-            .map(|row| {
-                Ok(Checkpoint {
-                    feed: FeedPosition {
-                        transaction_id: row.int(0)?,
-                        global_position: row.int(1)?,
-                    },
-                    max_position: row.int(2)?,
-                    watermark: row.int(3)?,
-                })
-            })
-            .transpose()
-    }
-
-    /// Writes `next` if the stored checkpoint is still `expected`.
-    async fn swap_checkpoint(
+    async fn take_lease(
         &self,
-        tx: &mut dyn SqlTx,
-        expected: Option<&Checkpoint>,
-        next: &Checkpoint,
-    ) -> Result<(), ApplyError> {
-        let table = self.t("projection_checkpoints");
-        let moved = || ApplyError::CheckpointMoved {
-            projection: READ_MODEL.to_owned(),
-        };
-        let now = Utc::now();
-        match expected {
-            None => {
-                let inserted = tx
-                    .execute(
-                        &format!(
-                            "{} INTO {table} (name, transaction_id, global_position,
-                                max_position, watermark, updated_at)
-                             VALUES (?, ?, ?, ?, ?, ?)",
-                            self.pool().dialect().insert_ignore()
-                        ),
-                        vec![
-                            READ_MODEL.into(),
-                            next.feed.transaction_id.into(),
-                            next.feed.global_position.into(),
-                            next.max_position.into(),
-                            next.watermark.into(),
-                            now.into(),
-                        ],
-                    )
-                    .await
-                    .map_err(sql_err)?;
-                if inserted != 1 {
-                    return Err(moved());
-                }
-            }
-            Some(expected) => {
-                let updated = tx
-                    .execute(
-                        &format!(
-                            "UPDATE {table} SET transaction_id = ?, global_position = ?,
-                                max_position = ?, watermark = ?, updated_at = ?
-                             WHERE name = ? AND transaction_id = ? AND global_position = ?"
-                        ),
-                        vec![
-                            next.feed.transaction_id.into(),
-                            next.feed.global_position.into(),
-                            next.max_position.into(),
-                            next.watermark.into(),
-                            now.into(),
-                            READ_MODEL.into(),
-                            expected.feed.transaction_id.into(),
-                            expected.feed.global_position.into(),
-                        ],
-                    )
-                    .await
-                    .map_err(sql_err)?;
-                if updated != 1 {
-                    return Err(moved());
-                }
-            }
-        }
-        Ok(())
+        lease: &Lease,
+        now_ms: i64,
+        expires_at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.write_take_lease(lease, now_ms, expires_at_ms).await
     }
 
-    async fn apply_one(
-        &self,
-        tx: &mut dyn SqlTx,
-        stored: &StoredEvent,
-        event: &DomainEvent,
-    ) -> Result<(), ApplyError> {
-        let at = stored.recorded_at;
-        let position = stored.position();
-        let bad = |reason: String| ApplyError::BadEvent { position, reason };
-        match event {
-            DomainEvent::Ignored => {}
-            DomainEvent::Meetup(
-                id,
-                MeetupEvent::MeetupCreated {
-                    title,
-                    code,
-                    moderated,
-                    ..
-                },
-            ) => {
-                tx.execute(
-                    &format!(
-                        "INSERT INTO {} (id, code, title, qa_open, moderated, archived,
-                            created_at, updated_at, last_position)
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        self.t("meetups")
-                    ),
-                    vec![
-                        id.to_string().into(),
-                        code.as_str().into(),
-                        title.as_str().into(),
-                        true.into(),
-                        (*moderated).into(),
-                        false.into(),
-                        at.into(),
-                        at.into(),
-                        position.into(),
-                    ],
-                )
-                .await
-                .map_err(sql_err)?;
-            }
-            DomainEvent::Meetup(id, change) => {
-                let Some((column, value)) = meetup_column(change) else {
-                    return Ok(());
-                };
-                let updated = tx
-                    .execute(
-                        &format!(
-                            "UPDATE {} SET {column} = ?, updated_at = ?, last_position = ?
-                             WHERE id = ?",
-                            self.t("meetups")
-                        ),
-                        vec![value, at.into(), position.into(), id.to_string().into()],
-                    )
-                    .await
-                    .map_err(sql_err)?;
-                if updated != 1 {
-                    return Err(bad(format!("meetup {id} is not in the read model")));
-                }
-            }
-            DomainEvent::Question(
-                _,
-                QuestionEvent::QuestionPosted {
-                    id,
-                    meetup_id,
-                    author,
-                    text,
-                    author_name,
-                    pending,
-                },
-            ) => {
-                let status = if *pending {
-                    QuestionStatus::Pending
-                } else {
-                    QuestionStatus::Published
-                };
-                tx.execute(
-                    &format!(
-                        "INSERT INTO {} (id, meetup_id, author_id, text, author_name, status,
-                            likes, answered, highlighted, created_at, updated_at,
-                            posted_position, last_position)
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        self.t("questions")
-                    ),
-                    vec![
-                        id.to_string().into(),
-                        meetup_id.to_string().into(),
-                        author.to_string().into(),
-                        text.as_str().into(),
-                        author_name.clone().into(),
-                        status.as_str().into(),
-                        0_i64.into(),
-                        false.into(),
-                        false.into(),
-                        at.into(),
-                        at.into(),
-                        position.into(),
-                        position.into(),
-                    ],
-                )
-                .await
-                .map_err(sql_err)?;
-                self.add_activity(tx, &meetup_id.to_string(), at, 1, 0, *author)
-                    .await?;
-            }
-            DomainEvent::Question(id, change) => {
-                let sets = question_columns(change);
-                let assignments: String = sets.iter().map(|(c, _)| format!("{c} = ?, ")).collect();
-                let mut args: Vec<Value> = sets.into_iter().map(|(_, v)| v).collect();
-                args.extend([at.into(), position.into(), id.to_string().into()]);
-                let updated = tx
-                    .execute(
-                        &format!(
-                            "UPDATE {} SET {assignments}updated_at = ?, last_position = ?
-                             WHERE id = ?",
-                            self.t("questions")
-                        ),
-                        args,
-                    )
-                    .await
-                    .map_err(sql_err)?;
-                if updated != 1 {
-                    return Err(bad(format!("question {id} is not in the read model")));
-                }
-            }
-            DomainEvent::Vote(VoteEvent::VoteCast {
-                question_id,
-                meetup_id,
-                participant,
-            }) => {
-                let inserted = tx
-                    .execute(
-                        &format!(
-                            "{} INTO {} (question_id, participant_id, meetup_id, cast_at)
-                             VALUES (?, ?, ?, ?)",
-                            self.pool().dialect().insert_ignore(),
-                            self.t("votes")
-                        ),
-                        vec![
-                            question_id.to_string().into(),
-                            participant.to_string().into(),
-                            meetup_id.to_string().into(),
-                            at.into(),
-                        ],
-                    )
-                    .await
-                    .map_err(sql_err)?;
-                if inserted != 1 {
-                    return Err(bad(format!(
-                        "{participant} already likes question {question_id}"
-                    )));
-                }
-                self.add_likes(tx, &question_id.to_string(), 1, position)
-                    .await?;
-                self.add_activity(tx, &meetup_id.to_string(), at, 0, 1, *participant)
-                    .await?;
-            }
-            DomainEvent::Vote(VoteEvent::VoteWithdrawn {
-                question_id,
-                participant,
-                ..
-            }) => {
-                let deleted = tx
-                    .execute(
-                        &format!(
-                            "DELETE FROM {} WHERE question_id = ? AND participant_id = ?",
-                            self.t("votes")
-                        ),
-                        vec![
-                            question_id.to_string().into(),
-                            participant.to_string().into(),
-                        ],
-                    )
-                    .await
-                    .map_err(sql_err)?;
-                if deleted != 1 {
-                    return Err(bad(format!(
-                        "{participant} does not like question {question_id}"
-                    )));
-                }
-                self.add_likes(tx, &question_id.to_string(), -1, position)
-                    .await?;
-            }
-        }
-        Ok(())
+    async fn renew_lease(&self, lease: &Lease, expires_at_ms: i64) -> Result<bool, StoreError> {
+        self.write_renew_lease(lease, expires_at_ms).await
     }
 
-    /// Changes a question's like count; the question must exist.
-    async fn add_likes(
-        &self,
-        tx: &mut dyn SqlTx,
-        question_id: &str,
-        delta: i64,
-        position: i64,
-    ) -> Result<(), ApplyError> {
-        let updated = tx
-            .execute(
-                &format!(
-                    "UPDATE {} SET likes = likes + ?, last_position = ? WHERE id = ?",
-                    self.t("questions")
-                ),
-                vec![delta.into(), position.into(), question_id.into()],
-            )
-            .await
-            .map_err(sql_err)?;
-        if updated != 1 {
-            return Err(ApplyError::BadEvent {
-                position,
-                reason: format!("question {question_id} is not in the read model"),
-            });
-        }
-        Ok(())
-    }
-
-    /// Counts a question or a like in the minute it happened, and the
-    /// participant as active in it.
-    async fn add_activity(
-        &self,
-        tx: &mut dyn SqlTx,
-        meetup_id: &str,
-        at: DateTime<Utc>,
-        questions: i64,
-        likes: i64,
-        participant: ParticipantId,
-    ) -> Result<(), ApplyError> {
-        let minute = minute_of(at);
-        let newly_active = tx
-            .execute(
-                &format!(
-                    "{} INTO {} (meetup_id, minute, participant_id) VALUES (?, ?, ?)",
-                    self.pool().dialect().insert_ignore(),
-                    self.t("activity_participants")
-                ),
-                vec![
-                    meetup_id.into(),
-                    minute.into(),
-                    participant.to_string().into(),
-                ],
-            )
-            .await
-            .map_err(sql_err)?;
-        tx.execute(
-            &self.pool().dialect().add_activity(&self.t("activity")),
-            vec![
-                meetup_id.into(),
-                minute.into(),
-                questions.into(),
-                likes.into(),
-                i64::from(newly_active == 1).into(),
-            ],
-        )
-        .await
-        .map_err(sql_err)?;
-        Ok(())
-    }
-}
-
-/// The start of the minute `at` falls in.
-pub(crate) fn minute_of(at: DateTime<Utc>) -> DateTime<Utc> {
-    TimeDelta::try_minutes(1)
-        .and_then(|m| at.duration_trunc(m).ok())
-        .unwrap_or(at)
-}
-
-/// The column a meetup event changes (none for its creation).
-fn meetup_column(change: &MeetupEvent) -> Option<(&'static str, Value)> {
-    Some(match change {
-        MeetupEvent::MeetupCreated { .. } => return None,
-        MeetupEvent::MeetupRenamed { title } => ("title", title.as_str().into()),
-        MeetupEvent::QaOpened => ("qa_open", true.into()),
-        MeetupEvent::QaClosed => ("qa_open", false.into()),
-        MeetupEvent::ModerationEnabled => ("moderated", true.into()),
-        MeetupEvent::ModerationDisabled => ("moderated", false.into()),
-        MeetupEvent::MeetupArchived => ("archived", true.into()),
-    })
-}
-
-/// The columns a question event changes besides its timestamps (none for
-/// its posting).
-fn question_columns(change: &QuestionEvent) -> Vec<(&'static str, Value)> {
-    let status = |s: QuestionStatus| ("status", Value::from(s.as_str()));
-    match change {
-        QuestionEvent::QuestionPosted { .. } => vec![],
-        QuestionEvent::QuestionEdited { text } => vec![("text", text.as_str().into())],
-        QuestionEvent::QuestionWithdrawn => vec![status(QuestionStatus::Withdrawn)],
-        QuestionEvent::QuestionApproved => vec![status(QuestionStatus::Published)],
-        QuestionEvent::QuestionRejected => vec![status(QuestionStatus::Rejected)],
-        QuestionEvent::QuestionAnswered => vec![("answered", true.into())],
-        QuestionEvent::QuestionReopened => vec![("answered", false.into())],
-        QuestionEvent::QuestionHighlighted => vec![("highlighted", true.into())],
-        QuestionEvent::QuestionUnhighlighted => vec![("highlighted", false.into())],
-        QuestionEvent::QuestionRemoved { .. } => vec![
-            status(QuestionStatus::Removed),
-            ("highlighted", false.into()),
-        ],
-    }
-}
-
-#[async_trait]
-impl Projection for SqlReadModel {
-    fn name(&self) -> &'static str {
-        READ_MODEL
-    }
-
-    async fn load(&self) -> Result<Option<Checkpoint>, StoreError> {
-        self.checkpoint().await
-    }
-
-    async fn apply(
-        &self,
-        expected: Option<&Checkpoint>,
-        events: &[(&StoredEvent, DomainEvent)],
-        next: &Checkpoint,
-    ) -> Result<(), ApplyError> {
-        let mut tx = self.pool().begin().await.map_err(sql_err)?;
-        // The checkpoint first: a worker that lost its place stops before it
-        // writes anything, and a replay's table swap (which waits for this
-        // transaction) can never interleave with it.
-        self.swap_checkpoint(tx.as_mut(), expected, next).await?;
-        match self.apply_batched(tx.as_mut(), events).await {
-            Ok(()) => {}
-            Err(batch::Stop::Failed(e)) => return Err(e),
-            Err(batch::Stop::Mismatch) => {
-                // Some vote is bad, but the batched statements cannot say
-                // which: start over event by event, which stops at it.
-                tx.rollback().await.map_err(sql_err)?;
-                tx = self.pool().begin().await.map_err(sql_err)?;
-                self.swap_checkpoint(tx.as_mut(), expected, next).await?;
-                for (stored, event) in events {
-                    self.apply_one(tx.as_mut(), stored, event).await?;
-                }
-            }
-        }
-        tx.commit().await.map_err(sql_err)?;
-        Ok(())
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
+        self.write_release_lease(lease).await
     }
 }

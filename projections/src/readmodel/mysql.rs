@@ -1,20 +1,47 @@
 //! The read model's MySQL / MariaDB adapter, for the scaled-out deployment.
 
-use sqlx::MySqlPool;
+use async_trait::async_trait;
+use sqlx::mysql::MySqlQueryResult;
+use sqlx::{MySql, MySqlPool};
 
-use super::sql::{sql_backend, Dialect, SqlPool};
+use super::sql::driver::{Driver, SqlDb};
+use super::sql::{Dialect, Schema, SqlPool};
+use super::SqlReadModel;
 
-sql_backend!(MySqlBackend, MySqlTx, sqlx::MySql, Dialect::MySql, "BEGIN");
+impl SqlDb for MySql {
+    const DIALECT: Dialect = Dialect::MySql;
+    const BEGIN: &'static str = "BEGIN";
 
-impl MySqlBackend {
-    pub(crate) fn new(pool: MySqlPool) -> Self {
-        Self(pool)
+    fn rows_affected(result: &MySqlQueryResult) -> u64 {
+        result.rows_affected()
+    }
+}
+
+/// The read model in MySQL / MariaDB.
+pub fn read_model(pool: MySqlPool) -> SqlReadModel {
+    SqlReadModel::new(std::sync::Arc::new(Driver::new(pool)))
+}
+
+#[async_trait]
+impl Schema for Driver<MySql> {
+    async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        let mut migrator = sqlx::migrate!("../migrations/readmodel/mysql");
+        migrator.set_ignore_missing(true);
+        migrator.run(&self.pool).await
+    }
+
+    async fn create_copies(&self, tables: &[&str], suffix: &str) -> Result<(), sqlx::Error> {
+        create_copies(self, tables, suffix).await
+    }
+
+    async fn swap_in(&self, tables: &[&str], suffix: &str) -> Result<(), sqlx::Error> {
+        swap_in(self, tables, suffix).await
     }
 }
 
 /// Creates empty copies of `tables` named `<table><suffix>`.
-pub(crate) async fn create_copies(
-    pool: &MySqlBackend,
+async fn create_copies(
+    pool: &Driver<MySql>,
     tables: &[&str],
     suffix: &str,
 ) -> Result<(), sqlx::Error> {
@@ -30,11 +57,7 @@ pub(crate) async fn create_copies(
 
 /// Replaces `tables` with their `<table><suffix>` copies. One `RENAME TABLE`
 /// statement swaps them all atomically; it waits for transactions using them.
-pub(crate) async fn swap_in(
-    pool: &MySqlBackend,
-    tables: &[&str],
-    suffix: &str,
-) -> Result<(), sqlx::Error> {
+async fn swap_in(pool: &Driver<MySql>, tables: &[&str], suffix: &str) -> Result<(), sqlx::Error> {
     let renames: Vec<String> = tables
         .iter()
         .flat_map(|t| [format!("{t} TO {t}__old"), format!("{t}{suffix} TO {t}")])

@@ -1,21 +1,44 @@
 //! The read model's SQLite adapter: the embedded default, in the same file as
 //! the event store.
 
-use sqlx::SqlitePool;
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteQueryResult;
+use sqlx::{Sqlite, SqlitePool};
 
-use super::sql::{sql_backend, Dialect, Kind, SqlPool};
+use super::sql::driver::{Driver, SqlDb};
+use super::sql::{Dialect, Kind, Schema, SqlPool};
+use super::SqlReadModel;
 
-sql_backend!(
-    SqliteBackend,
-    SqliteTx,
-    sqlx::Sqlite,
-    Dialect::Sqlite,
-    "BEGIN IMMEDIATE"
-);
+impl SqlDb for Sqlite {
+    const DIALECT: Dialect = Dialect::Sqlite;
+    const BEGIN: &'static str = "BEGIN IMMEDIATE";
 
-impl SqliteBackend {
-    pub(crate) fn new(pool: SqlitePool) -> Self {
-        Self(pool)
+    fn rows_affected(result: &SqliteQueryResult) -> u64 {
+        result.rows_affected()
+    }
+}
+
+/// The read model in a SQLite database (usually the event store's file).
+pub fn read_model(pool: SqlitePool) -> SqlReadModel {
+    SqlReadModel::new(std::sync::Arc::new(Driver::new(pool)))
+}
+
+#[async_trait]
+impl Schema for Driver<Sqlite> {
+    /// Rows of other migrators in the same database (the event store's, in
+    /// the embedded file) are left alone.
+    async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        let mut migrator = sqlx::migrate!("../migrations/readmodel/sqlite");
+        migrator.set_ignore_missing(true);
+        migrator.run(&self.pool).await
+    }
+
+    async fn create_copies(&self, tables: &[&str], suffix: &str) -> Result<(), sqlx::Error> {
+        create_copies(self, tables, suffix).await
+    }
+
+    async fn swap_in(&self, tables: &[&str], suffix: &str) -> Result<(), sqlx::Error> {
+        swap_in(self, tables, suffix).await
     }
 }
 
@@ -25,8 +48,8 @@ const INDEX_SUFFIX: &str = "__r";
 
 /// Creates empty copies of `tables` named `<table><suffix>`, from the
 /// definitions the migrations left in `sqlite_master`.
-pub(crate) async fn create_copies(
-    pool: &SqliteBackend,
+async fn create_copies(
+    pool: &Driver<Sqlite>,
     tables: &[&str],
     suffix: &str,
 ) -> Result<(), sqlx::Error> {
@@ -91,12 +114,8 @@ fn copy_index_ddl(sql: &str, name: &str, copy: &str) -> Option<String> {
 }
 
 /// Replaces `tables` with their `<table><suffix>` copies in one transaction.
-pub(crate) async fn swap_in(
-    pool: &SqliteBackend,
-    tables: &[&str],
-    suffix: &str,
-) -> Result<(), sqlx::Error> {
-    let mut tx = pool.0.begin_with("BEGIN IMMEDIATE").await?;
+async fn swap_in(pool: &Driver<Sqlite>, tables: &[&str], suffix: &str) -> Result<(), sqlx::Error> {
+    let mut tx = pool.pool.begin_with("BEGIN IMMEDIATE").await?;
     for table in tables {
         for sql in [
             format!("DROP TABLE IF EXISTS {table}__old"),

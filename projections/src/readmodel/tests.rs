@@ -15,7 +15,7 @@ use qicoo_testkit::MySqlTestDb;
 use sqlx::sqlite::SqlitePoolOptions;
 
 use super::sql::{Kind, Row};
-use super::SqlReadModel;
+use super::{mysql, sqlite, ReadModelStore, SqlReadModel};
 use crate::error::ApplyError;
 use crate::event::{Checkpoint, DomainEvent, FeedPosition, StoredEvent};
 use crate::runner::Projection;
@@ -242,7 +242,7 @@ async fn sqlite_model() -> SqlReadModel {
         .connect("sqlite::memory:")
         .await
         .expect("opens sqlite");
-    let model = SqlReadModel::sqlite(pool);
+    let model = sqlite::read_model(pool);
     model.migrate().await.expect("migrates");
     model
 }
@@ -250,7 +250,7 @@ async fn sqlite_model() -> SqlReadModel {
 async fn mysql_model() -> Option<(SqlReadModel, MySqlTestDb)> {
     let db = MySqlTestDb::create().await?;
     let pool = sqlx::MySqlPool::connect(&db.url).await.expect("connects");
-    let model = SqlReadModel::mysql(pool);
+    let model = mysql::read_model(pool);
     model.migrate().await.expect("migrates");
     Some((model, db))
 }
@@ -276,8 +276,8 @@ fn events_of(ops: &[(u8, usize, usize, u8)]) -> Vec<(StoredEvent, DomainEvent)> 
 /// Applies the events batched in `live` and one by one in its fresh
 /// tables, and compares the two.
 async fn compare(live: &SqlReadModel, events: &[(StoredEvent, DomainEvent)], size: usize) {
-    let single = live.fresh();
-    single.create_fresh_tables().await.expect("fresh tables");
+    let single = live.fresh_tables();
+    single.create_fresh().await.expect("fresh tables");
     apply_in_batches(live, events, size).await.expect("batched");
     apply_in_batches(&single, events, 1)
         .await

@@ -53,6 +53,7 @@ async fn run_as_projector_if_asked() {
         redis_url,
         redis_prefix,
         worker: test_worker_settings(),
+        max_connections: 10,
     };
     let read_side = ReadSide::connect(config).await.expect("child connects");
     // Runs until killed.

@@ -11,6 +11,8 @@ mod feed;
 mod fold;
 mod leaderboard;
 mod queries;
+mod readmodel;
+mod rebuild;
 mod replay;
 mod runner;
 mod support;

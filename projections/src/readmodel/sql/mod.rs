@@ -2,7 +2,11 @@
 //! written once for MySQL and SQLite: statements take a list of [`Value`]s and
 //! rows come back as lists of values of the [`Kind`]s asked for. Both
 //! databases use `?` placeholders; the few statements that differ ask the
-//! [`Dialect`].
+//! [`Dialect`], and what differs in managing the schema (migrations, copies
+//! of tables for a rebuild, swapping them in) is each adapter's [`Schema`].
+//! [`driver::Driver`] runs statements on any sqlx database.
+
+pub(crate) mod driver;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -217,7 +221,8 @@ pub(crate) trait SqlTx: Send {
     async fn rollback(self: Box<Self>) -> Result<(), sqlx::Error>;
 }
 
-/// A connection pool of the read-model database.
+/// A connection pool of the read-model database: what the read model's
+/// logic, written once, runs its statements through.
 #[async_trait]
 pub(crate) trait SqlPool: Send + Sync {
     fn dialect(&self) -> Dialect;
@@ -233,104 +238,22 @@ pub(crate) trait SqlPool: Send + Sync {
     ) -> Result<Vec<Row>, sqlx::Error>;
 }
 
-/// Implements [`SqlPool`] and [`SqlTx`] for one sqlx database.
-macro_rules! sql_backend {
-    ($pool:ident, $tx:ident, $db:ty, $dialect:expr, $begin:literal) => {
-        /// A read-model connection pool.
-        pub(crate) struct $pool(pub(crate) sqlx::Pool<$db>);
+/// What the two databases do differently with the read model's schema.
+#[async_trait]
+pub(crate) trait Schema: Send + Sync {
+    /// Applies the read-model migrations of this database.
+    async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError>;
 
-        struct $tx(sqlx::Transaction<'static, $db>);
+    /// Creates empty copies of `tables`, named `<table><suffix>` (dropping
+    /// leftovers of an earlier copy).
+    async fn create_copies(&self, tables: &[&str], suffix: &str) -> Result<(), sqlx::Error>;
 
-        fn bind_all<'q>(
-            mut query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
-            args: Vec<$crate::readmodel::sql::Value>,
-        ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
-            use $crate::readmodel::sql::Value;
-            for arg in args {
-                query = match arg {
-                    Value::Null => query.bind(Option::<String>::None),
-                    Value::Int(v) => query.bind(v),
-                    Value::Text(v) => query.bind(v),
-                    Value::Bool(v) => query.bind(v),
-                    Value::Time(v) => query.bind(v),
-                };
-            }
-            query
-        }
-
-        fn decode_row(
-            row: &<$db as sqlx::Database>::Row,
-            kinds: &[$crate::readmodel::sql::Kind],
-        ) -> Result<$crate::readmodel::sql::Row, sqlx::Error> {
-            use sqlx::Row as _;
-            use $crate::readmodel::sql::{Kind, Value};
-            let mut values = Vec::with_capacity(kinds.len());
-            for (i, kind) in kinds.iter().enumerate() {
-                values.push(match kind {
-                    Kind::Int => Value::Int(row.try_get::<i64, _>(i)?),
-                    Kind::Text => Value::Text(row.try_get::<String, _>(i)?),
-                    Kind::OptText => row
-                        .try_get::<Option<String>, _>(i)?
-                        .map_or(Value::Null, Value::Text),
-                    Kind::Bool => Value::Bool(row.try_get::<bool, _>(i)?),
-                    Kind::Time => Value::Time(row.try_get::<chrono::DateTime<chrono::Utc>, _>(i)?),
-                });
-            }
-            Ok($crate::readmodel::sql::Row(values))
-        }
-
-        #[async_trait::async_trait]
-        impl $crate::readmodel::sql::SqlTx for $tx {
-            async fn execute(
-                &mut self,
-                sql: &str,
-                args: Vec<$crate::readmodel::sql::Value>,
-            ) -> Result<u64, sqlx::Error> {
-                let done = bind_all(sqlx::query(sql), args)
-                    .execute(&mut *self.0)
-                    .await?;
-                Ok(done.rows_affected())
-            }
-
-            async fn commit(self: Box<Self>) -> Result<(), sqlx::Error> {
-                self.0.commit().await
-            }
-
-            async fn rollback(self: Box<Self>) -> Result<(), sqlx::Error> {
-                self.0.rollback().await
-            }
-        }
-
-        #[async_trait::async_trait]
-        impl $crate::readmodel::sql::SqlPool for $pool {
-            fn dialect(&self) -> $crate::readmodel::sql::Dialect {
-                $dialect
-            }
-
-            async fn begin(&self) -> Result<Box<dyn $crate::readmodel::sql::SqlTx>, sqlx::Error> {
-                Ok(Box::new($tx(self.0.begin_with($begin).await?)))
-            }
-
-            async fn execute(
-                &self,
-                sql: &str,
-                args: Vec<$crate::readmodel::sql::Value>,
-            ) -> Result<u64, sqlx::Error> {
-                let done = bind_all(sqlx::query(sql), args).execute(&self.0).await?;
-                Ok(done.rows_affected())
-            }
-
-            async fn fetch(
-                &self,
-                sql: &str,
-                args: Vec<$crate::readmodel::sql::Value>,
-                kinds: &[$crate::readmodel::sql::Kind],
-            ) -> Result<Vec<$crate::readmodel::sql::Row>, sqlx::Error> {
-                let rows = bind_all(sqlx::query(sql), args).fetch_all(&self.0).await?;
-                rows.iter().map(|r| decode_row(r, kinds)).collect()
-            }
-        }
-    };
+    /// Replaces `tables` with their `<table><suffix>` copies, atomically; the
+    /// old ones are dropped.
+    async fn swap_in(&self, tables: &[&str], suffix: &str) -> Result<(), sqlx::Error>;
 }
 
-pub(crate) use sql_backend;
+/// A read-model database: statements and schema.
+pub(crate) trait Backend: SqlPool + Schema {}
+
+impl<T: SqlPool + Schema> Backend for T {}
