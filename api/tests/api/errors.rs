@@ -249,6 +249,25 @@ async fn bad_input_gets_the_documented_status_as_problem_json(app: &TestApp) {
         .json(json!({"text": "Hi?"}))
         .auth(&token),
         case(
+            "query parameter given twice",
+            M::GET,
+            format!("/meetups/{}/questions?limit=5&limit=6", meetup.id),
+            S::BAD_REQUEST,
+        ),
+        case(
+            "leaderboard parameter given twice",
+            M::GET,
+            format!("/meetups/{}/leaderboard?limit=5&limit=6", meetup.id),
+            S::BAD_REQUEST,
+        ),
+        case(
+            "limit that is not a number",
+            M::GET,
+            format!("/meetups/{}/questions?limit=many", meetup.id),
+            S::UNPROCESSABLE_ENTITY,
+        )
+        .field("limit"),
+        case(
             "unknown question",
             M::GET,
             format!("/questions/{unknown}"),
