@@ -511,5 +511,11 @@ async fn an_unreachable_event_store_answers_503_with_retry_after() {
         .await
         .expect("sent");
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let ready: Value = ready.json().await.expect("readiness body");
+    assert_eq!(ready["event_store"], "unavailable");
+    assert!(
+        !ready.to_string().contains("127.0.0.1"),
+        "readiness must not repeat the store's error: {ready}"
+    );
     app.cleanup().await;
 }
