@@ -171,7 +171,9 @@ impl From<CommandError<VoteError>> for ApiError {
     fn from(err: CommandError<VoteError>) -> Self {
         from_command(err, |e| match e {
             VoteError::QuestionNotFound => ApiError::NotFound("No such question."),
-            VoteError::QuestionNotPublished(_) => ApiError::Conflict(e.to_string()),
+            VoteError::QuestionNotPublished(_) | VoteError::MeetupArchived => {
+                ApiError::Conflict(e.to_string())
+            }
             VoteError::Lookup(e) => ApiError::Unavailable(e.to_string()),
         })
     }

@@ -10,6 +10,7 @@ pub mod json;
 pub mod live;
 pub mod metrics;
 pub mod path;
+pub mod query;
 pub mod replay;
 pub mod request;
 pub mod secret;

@@ -2,7 +2,8 @@
 //! WebSocket, and the report that puts every figure beside a baseline.
 //!
 //! Each scenario is a function of this library so that the smoke test
-//! (`tests/smoke.rs`) runs the same code as `bench/run`, with tiny numbers.
+//! (`api/tests/api/bench_smoke.rs`) runs the same code as `bench/run`, with
+//! tiny numbers.
 
 pub mod api;
 pub mod fixture;

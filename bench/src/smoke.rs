@@ -1,6 +1,6 @@
 //! The smoke variant: every scenario with tiny numbers, in seconds. It keeps the
-//! load generator working (`tests/smoke.rs` runs it against an embedded Qicoo);
-//! its figures mean nothing.
+//! load generator working (`api/tests/api/bench_smoke.rs` runs it against an
+//! embedded Qicoo); its figures mean nothing.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -62,7 +62,11 @@ impl CommandService {
                 QuestionServices::new(lookups.clone()),
                 on_append.clone(),
             ),
-            votes: Executor::new(&store, VoteServices::new(lookups), on_append),
+            votes: Executor::new(
+                &store,
+                VoteServices::new(lookups.clone(), lookups),
+                on_append,
+            ),
             store,
         }
     }

@@ -14,12 +14,14 @@ use crate::question::QuestionStatus;
 #[error("lookup failed: {0}")]
 pub struct LookupError(pub String);
 
-/// The facts about a meetup that decide whether questions may be posted into it.
+/// The facts about a meetup that decide whether questions may be posted into it,
+/// and whether its questions and likes may change at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MeetupFacts {
     /// Whether participants may post questions now.
     pub qa_open: bool,
-    /// Archived meetups accept no changes at all.
+    /// Archived meetups are read-only: no command on them, their questions or
+    /// their likes is accepted.
     pub archived: bool,
     /// Whether new questions wait for the organizer's approval.
     pub moderated: bool,

@@ -193,8 +193,10 @@ impl Meetup {
             Some(false) if self.moderated => events.push(MeetupEvent::ModerationDisabled),
             _ => {}
         }
-        let unarchive = update.archived == Some(false) && self.archived;
-        if self.archived && (!events.is_empty() || unarchive) {
+        // An archived meetup is read-only: the one request it still accepts is
+        // being archived again (a retried archive), which changes nothing.
+        let archive_again = update.archived == Some(true) && events.is_empty();
+        if self.archived && !archive_again {
             return Err(MeetupError::Archived);
         }
         if update.archived == Some(true) && !self.archived {
@@ -371,5 +373,45 @@ mod tests {
             .given_no_previous_events()
             .when(update(|u| u.qa_open = Some(false)))
             .then_expect_error(MeetupError::NotFound);
+    }
+
+    #[test]
+    fn an_archived_meetup_cannot_be_renamed() {
+        let title = MeetupTitle::parse("Rust Osaka").expect("valid");
+        MeetupTest::with(())
+            .given(vec![created(), MeetupEvent::MeetupArchived])
+            .when(update(|u| u.title = Some(title)))
+            .then_expect_error(MeetupError::Archived);
+    }
+
+    #[test]
+    fn moderation_of_an_archived_meetup_cannot_be_switched() {
+        MeetupTest::with(())
+            .given(vec![created(), MeetupEvent::MeetupArchived])
+            .when(update(|u| u.moderated = Some(true)))
+            .then_expect_error(MeetupError::Archived);
+    }
+
+    #[test]
+    fn an_update_of_an_archived_meetup_that_restates_its_settings_is_refused() {
+        MeetupTest::with(())
+            .given(vec![created(), MeetupEvent::MeetupArchived])
+            .when(update(|u| u.qa_open = Some(true)))
+            .then_expect_error(MeetupError::Archived);
+        MeetupTest::with(())
+            .given(vec![created(), MeetupEvent::MeetupArchived])
+            .when(update(|_| {}))
+            .then_expect_error(MeetupError::Archived);
+    }
+
+    #[test]
+    fn archiving_again_together_with_a_change_is_refused() {
+        MeetupTest::with(())
+            .given(vec![created(), MeetupEvent::MeetupArchived])
+            .when(update(|u| {
+                u.archived = Some(true);
+                u.qa_open = Some(false);
+            }))
+            .then_expect_error(MeetupError::Archived);
     }
 }

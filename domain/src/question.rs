@@ -260,18 +260,27 @@ impl Question {
         use QuestionEvent as E;
         use QuestionStatus as S;
 
+        if let C::Post {
+            id,
+            meetup_id,
+            author,
+            text,
+            author_name,
+        } = command
+        {
+            return self
+                .post(id, meetup_id, author, text, author_name, services)
+                .await;
+        }
+        // Who may ask is settled first, so that a stranger is told "not yours"
+        // rather than anything about the meetup; then an archived meetup refuses
+        // everything, even what would change nothing, because it is read-only.
+        self.check_authority(&command)?;
+        self.check_meetup_not_archived(services).await?;
+
         let event = match command {
-            C::Post {
-                id,
-                meetup_id,
-                author,
-                text,
-                author_name,
-            } => {
-                return self
-                    .post(id, meetup_id, author, text, author_name, services)
-                    .await;
-            }
+            // Decided by `post` above.
+            C::Post { .. } => None,
             C::Edit { by, text } => {
                 self.check_author_may_change(by, "edit")?;
                 (text.as_str() != self.text).then(|| E::QuestionEdited {
@@ -337,6 +346,16 @@ impl Question {
         services: &QuestionServices,
     ) -> Result<Option<QuestionEvent>, QuestionError> {
         let author_name = author_name.map(|n| n.as_str().to_owned());
+        let meetup = services
+            .meetups
+            .meetup(meetup_id)
+            .await?
+            .ok_or(QuestionError::MeetupNotFound)?;
+        // Before the retry check: an archived meetup is read-only, and says so
+        // to every request, a resent one included.
+        if meetup.archived {
+            return Err(QuestionError::MeetupArchived);
+        }
         if self.id.is_some() {
             // The same post sent again (a client retry) is satisfied already;
             // anything else under this id is a conflict.
@@ -350,14 +369,6 @@ impl Question {
                 Err(QuestionError::IdTaken)
             };
         }
-        let meetup = services
-            .meetups
-            .meetup(meetup_id)
-            .await?
-            .ok_or(QuestionError::MeetupNotFound)?;
-        if meetup.archived {
-            return Err(QuestionError::MeetupArchived);
-        }
         if !meetup.qa_open {
             return Err(QuestionError::QaClosed);
         }
@@ -369,6 +380,49 @@ impl Question {
             author_name,
             pending: meetup.moderated,
         }))
+    }
+
+    /// Checks that the question exists and that whoever asks may ask: its
+    /// author for edits and withdrawals, its meetup's organizer for moderation.
+    fn check_authority(&self, command: &QuestionCommand) -> Result<(), QuestionError> {
+        use QuestionCommand as C;
+        match command {
+            C::Post { .. } => Ok(()),
+            C::Edit { by, .. } | C::Withdraw { by } => {
+                if self.id.is_none() {
+                    Err(QuestionError::NotFound)
+                } else if self.author == Some(*by) {
+                    Ok(())
+                } else {
+                    Err(QuestionError::NotAuthor)
+                }
+            }
+            C::Approve { meetup_id }
+            | C::Reject { meetup_id }
+            | C::Answer { meetup_id }
+            | C::Reopen { meetup_id }
+            | C::Highlight { meetup_id }
+            | C::Unhighlight { meetup_id }
+            | C::Remove { meetup_id, .. } => self.check_meetup(*meetup_id),
+        }
+    }
+
+    /// Refuses any command once the question's meetup is archived.
+    async fn check_meetup_not_archived(
+        &self,
+        services: &QuestionServices,
+    ) -> Result<(), QuestionError> {
+        let meetup_id = self.meetup_id.ok_or(QuestionError::NotFound)?;
+        let meetup = services
+            .meetups
+            .meetup(meetup_id)
+            .await?
+            .ok_or(QuestionError::MeetupNotFound)?;
+        if meetup.archived {
+            Err(QuestionError::MeetupArchived)
+        } else {
+            Ok(())
+        }
     }
 
     fn check_author_may_change(
@@ -458,6 +512,14 @@ mod tests {
         with_meetup(Some(MeetupFacts {
             qa_open: true,
             archived: false,
+            moderated: false,
+        }))
+    }
+
+    fn archived() -> QuestionServices {
+        with_meetup(Some(MeetupFacts {
+            qa_open: true,
+            archived: true,
             moderated: false,
         }))
     }
@@ -894,5 +956,161 @@ mod tests {
                 meetup_id: meetup(),
             })
             .then_expect_error(QuestionError::NotFound);
+    }
+
+    /// Runs `command` on a question with `history` in an archived meetup and
+    /// expects the refusal an archived meetup gives.
+    fn refused_once_archived(history: Vec<QuestionEvent>, command: QuestionCommand) {
+        QuestionTest::with(archived())
+            .given(history)
+            .when(command)
+            .then_expect_error(QuestionError::MeetupArchived);
+    }
+
+    fn edit_by(by: ParticipantId) -> QuestionCommand {
+        QuestionCommand::Edit {
+            by,
+            text: text("Why Rust, really?"),
+        }
+    }
+
+    #[test]
+    fn a_post_sent_again_into_an_archived_meetup_is_refused() {
+        QuestionTest::with(archived())
+            .given(vec![posted()])
+            .when(post())
+            .then_expect_error(QuestionError::MeetupArchived);
+    }
+
+    #[test]
+    fn a_question_of_an_archived_meetup_cannot_be_edited() {
+        refused_once_archived(vec![posted()], edit_by(alice()));
+    }
+
+    #[test]
+    fn a_question_of_an_archived_meetup_cannot_be_withdrawn() {
+        refused_once_archived(vec![posted()], QuestionCommand::Withdraw { by: alice() });
+    }
+
+    #[test]
+    fn a_withdrawal_sent_again_into_an_archived_meetup_is_refused() {
+        refused_once_archived(
+            vec![posted(), QuestionEvent::QuestionWithdrawn],
+            QuestionCommand::Withdraw { by: alice() },
+        );
+    }
+
+    #[test]
+    fn a_question_of_an_archived_meetup_cannot_be_approved() {
+        refused_once_archived(
+            vec![posted_with(true)],
+            QuestionCommand::Approve {
+                meetup_id: meetup(),
+            },
+        );
+    }
+
+    #[test]
+    fn a_question_of_an_archived_meetup_cannot_be_rejected() {
+        refused_once_archived(
+            vec![posted_with(true)],
+            QuestionCommand::Reject {
+                meetup_id: meetup(),
+            },
+        );
+    }
+
+    #[test]
+    fn a_question_of_an_archived_meetup_cannot_be_answered() {
+        refused_once_archived(
+            vec![posted()],
+            QuestionCommand::Answer {
+                meetup_id: meetup(),
+            },
+        );
+    }
+
+    #[test]
+    fn a_question_of_an_archived_meetup_cannot_be_reopened() {
+        refused_once_archived(
+            vec![posted(), QuestionEvent::QuestionAnswered],
+            QuestionCommand::Reopen {
+                meetup_id: meetup(),
+            },
+        );
+    }
+
+    #[test]
+    fn a_question_of_an_archived_meetup_cannot_be_highlighted() {
+        refused_once_archived(
+            vec![posted()],
+            QuestionCommand::Highlight {
+                meetup_id: meetup(),
+            },
+        );
+    }
+
+    #[test]
+    fn a_question_of_an_archived_meetup_cannot_be_unhighlighted() {
+        refused_once_archived(
+            vec![posted(), QuestionEvent::QuestionHighlighted],
+            QuestionCommand::Unhighlight {
+                meetup_id: meetup(),
+            },
+        );
+    }
+
+    #[test]
+    fn a_question_of_an_archived_meetup_cannot_be_removed() {
+        refused_once_archived(
+            vec![posted()],
+            QuestionCommand::Remove {
+                meetup_id: meetup(),
+                reason: None,
+            },
+        );
+    }
+
+    #[test]
+    fn a_command_that_would_change_nothing_is_still_refused_once_archived() {
+        refused_once_archived(
+            vec![posted()],
+            QuestionCommand::Approve {
+                meetup_id: meetup(),
+            },
+        );
+        refused_once_archived(
+            vec![posted()],
+            QuestionCommand::Edit {
+                by: alice(),
+                text: text("Why Rust?"),
+            },
+        );
+    }
+
+    #[test]
+    fn in_an_archived_meetup_a_stranger_is_still_told_the_question_is_not_theirs() {
+        QuestionTest::with(archived())
+            .given(vec![posted()])
+            .when(edit_by(bob()))
+            .then_expect_error(QuestionError::NotAuthor);
+        QuestionTest::with(archived())
+            .given(vec![posted()])
+            .when(QuestionCommand::Answer {
+                meetup_id: other_meetup(),
+            })
+            .then_expect_error(QuestionError::OtherMeetup);
+    }
+
+    #[test]
+    fn a_failed_meetup_lookup_on_a_moderation_is_reported() {
+        let services =
+            QuestionServices::new(Arc::new(FixedMeetup(Err(LookupError("down".into())))));
+        QuestionTest::with(services)
+            .given(vec![posted()])
+            .when(QuestionCommand::Answer {
+                meetup_id: meetup(),
+            })
+            .then_expect_error(QuestionError::Lookup(LookupError("down".into())));
     }
 }

@@ -9,7 +9,7 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{MeetupId, ParticipantId, QuestionId};
-use crate::lookup::{LookupError, QuestionLookup};
+use crate::lookup::{LookupError, MeetupLookup, QuestionLookup};
 use crate::question::QuestionStatus;
 use crate::InMeetup;
 
@@ -79,6 +79,8 @@ pub enum VoteError {
     QuestionNotFound,
     #[error("only published questions can be liked (this one is {0})")]
     QuestionNotPublished(&'static str),
+    #[error("the meetup is archived")]
+    MeetupArchived,
     #[error(transparent)]
     Lookup(#[from] LookupError),
 }
@@ -86,12 +88,24 @@ pub enum VoteError {
 /// What a vote needs to know about other aggregates.
 #[derive(Clone)]
 pub struct VoteServices {
+    /// Whether the question exists, where, and whether it may be liked.
     pub questions: Arc<dyn QuestionLookup>,
+    /// Whether the question's meetup is archived, which freezes its likes.
+    pub meetups: Arc<dyn MeetupLookup>,
 }
 
 impl VoteServices {
-    pub fn new(questions: Arc<dyn QuestionLookup>) -> Self {
-        Self { questions }
+    /// Services that answer through the given lookups.
+    pub fn new(questions: Arc<dyn QuestionLookup>, meetups: Arc<dyn MeetupLookup>) -> Self {
+        Self { questions, meetups }
+    }
+
+    /// Refuses any vote once the meetup is archived: its like counts are final.
+    async fn check_not_archived(&self, meetup_id: MeetupId) -> Result<(), VoteError> {
+        match self.meetups.meetup(meetup_id).await? {
+            Some(meetup) if meetup.archived => Err(VoteError::MeetupArchived),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -113,14 +127,17 @@ impl Aggregate for Vote {
                 question_id,
                 participant,
             } => {
-                if self.cast {
-                    return Ok(());
-                }
                 let question = services
                     .questions
                     .question(question_id)
                     .await?
                     .ok_or(VoteError::QuestionNotFound)?;
+                // Checked before "already liked", so that an archived meetup
+                // answers every like the same way.
+                services.check_not_archived(question.meetup_id).await?;
+                if self.cast {
+                    return Ok(());
+                }
                 if question.status != QuestionStatus::Published {
                     return Err(VoteError::QuestionNotPublished(question.status.as_str()));
                 }
@@ -135,6 +152,19 @@ impl Aggregate for Vote {
                 question_id,
                 participant,
             } => {
+                // A vote that was never cast does not know its meetup; the
+                // question does. An unknown question has no vote to withdraw.
+                let meetup_id = match self.meetup_id {
+                    Some(meetup_id) => Some(meetup_id),
+                    None => services
+                        .questions
+                        .question(question_id)
+                        .await?
+                        .map(|q| q.meetup_id),
+                };
+                if let Some(meetup_id) = meetup_id {
+                    services.check_not_archived(meetup_id).await?;
+                }
                 let Some(meetup_id) = self.meetup_id.filter(|_| self.cast) else {
                     return Ok(());
                 };
@@ -180,7 +210,7 @@ mod tests {
     use cqrs_es::test::TestFramework;
 
     use super::*;
-    use crate::lookup::QuestionFacts;
+    use crate::lookup::{MeetupFacts, QuestionFacts};
 
     type VoteTest = TestFramework<Vote>;
 
@@ -191,6 +221,31 @@ mod tests {
         async fn question(&self, _id: QuestionId) -> Result<Option<QuestionFacts>, LookupError> {
             self.0.clone()
         }
+    }
+
+    /// A meetup lookup with a fixed answer.
+    struct FixedMeetup(Result<Option<MeetupFacts>, LookupError>);
+
+    #[async_trait]
+    impl MeetupLookup for FixedMeetup {
+        async fn meetup(&self, _id: MeetupId) -> Result<Option<MeetupFacts>, LookupError> {
+            self.0.clone()
+        }
+    }
+
+    fn meetup_facts(archived: bool) -> Arc<FixedMeetup> {
+        Arc::new(FixedMeetup(Ok(Some(MeetupFacts {
+            qa_open: true,
+            archived,
+            moderated: false,
+        }))))
+    }
+
+    fn services(question: Option<QuestionFacts>, archived: bool) -> VoteServices {
+        VoteServices::new(
+            Arc::new(FixedQuestion(Ok(question))),
+            meetup_facts(archived),
+        )
     }
 
     fn meetup() -> MeetupId {
@@ -204,10 +259,23 @@ mod tests {
     }
 
     fn question(status: QuestionStatus) -> VoteServices {
-        VoteServices::new(Arc::new(FixedQuestion(Ok(Some(QuestionFacts {
-            meetup_id: meetup(),
-            status,
-        })))))
+        services(
+            Some(QuestionFacts {
+                meetup_id: meetup(),
+                status,
+            }),
+            false,
+        )
+    }
+
+    fn archived_question() -> VoteServices {
+        services(
+            Some(QuestionFacts {
+                meetup_id: meetup(),
+                status: QuestionStatus::Published,
+            }),
+            true,
+        )
     }
 
     fn cast() -> VoteCommand {
@@ -301,7 +369,7 @@ mod tests {
 
     #[test]
     fn an_unknown_question_cannot_be_liked() {
-        VoteTest::with(VoteServices::new(Arc::new(FixedQuestion(Ok(None)))))
+        VoteTest::with(services(None, false))
             .given_no_previous_events()
             .when(cast())
             .then_expect_error(VoteError::QuestionNotFound);
@@ -309,11 +377,66 @@ mod tests {
 
     #[test]
     fn a_failed_question_lookup_is_reported() {
-        VoteTest::with(VoteServices::new(Arc::new(FixedQuestion(Err(
-            LookupError("down".into()),
-        )))))
+        VoteTest::with(VoteServices::new(
+            Arc::new(FixedQuestion(Err(LookupError("down".into())))),
+            meetup_facts(false),
+        ))
         .given_no_previous_events()
         .when(cast())
+        .then_expect_error(VoteError::Lookup(LookupError("down".into())));
+    }
+
+    #[test]
+    fn a_question_of_an_archived_meetup_cannot_be_liked() {
+        VoteTest::with(archived_question())
+            .given_no_previous_events()
+            .when(cast())
+            .then_expect_error(VoteError::MeetupArchived);
+    }
+
+    #[test]
+    fn a_like_sent_again_into_an_archived_meetup_is_refused() {
+        VoteTest::with(archived_question())
+            .given(vec![vote_cast()])
+            .when(cast())
+            .then_expect_error(VoteError::MeetupArchived);
+    }
+
+    #[test]
+    fn a_like_in_an_archived_meetup_cannot_be_withdrawn() {
+        VoteTest::with(archived_question())
+            .given(vec![vote_cast()])
+            .when(withdraw())
+            .then_expect_error(VoteError::MeetupArchived);
+    }
+
+    #[test]
+    fn unliking_without_a_like_is_refused_once_the_meetup_is_archived() {
+        VoteTest::with(archived_question())
+            .given_no_previous_events()
+            .when(withdraw())
+            .then_expect_error(VoteError::MeetupArchived);
+    }
+
+    #[test]
+    fn unliking_an_unknown_question_records_nothing() {
+        VoteTest::with(services(None, true))
+            .given_no_previous_events()
+            .when(withdraw())
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn a_failed_meetup_lookup_is_reported() {
+        VoteTest::with(VoteServices::new(
+            Arc::new(FixedQuestion(Ok(Some(QuestionFacts {
+                meetup_id: meetup(),
+                status: QuestionStatus::Published,
+            })))),
+            Arc::new(FixedMeetup(Err(LookupError("down".into())))),
+        ))
+        .given(vec![vote_cast()])
+        .when(withdraw())
         .then_expect_error(VoteError::Lookup(LookupError("down".into())));
     }
 }

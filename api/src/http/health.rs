@@ -5,7 +5,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use qicoo_projections::{WorkerState, READ_MODEL};
+use qicoo_projections::{ProjectionStatus, WorkerState, READ_MODEL};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::config::Role;
@@ -22,25 +23,74 @@ async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
+/// What `/readyz` says about a dependency: whether it answered. Its error text
+/// (addresses, user names, driver messages) goes to the log only, since anyone
+/// who can reach the port can read this body.
+fn dependency(name: &str, result: Result<(), String>) -> &'static str {
+    match result {
+        Ok(()) => "ok",
+        Err(detail) => {
+            tracing::warn!(dependency = name, %detail, "readiness: a dependency does not answer");
+            "unavailable"
+        }
+    }
+}
+
+/// A projection as `/readyz` shows it: which one, what its worker is doing, and
+/// how far it has come — never the text of its last error.
+#[derive(Serialize)]
+struct ProjectionReadiness {
+    name: String,
+    state: WorkerState,
+    checkpoint: Option<i64>,
+    watermark: Option<i64>,
+    lag: Option<i64>,
+}
+
+impl ProjectionReadiness {
+    fn from_status(status: ProjectionStatus) -> Self {
+        if let Some(detail) = &status.error {
+            tracing::warn!(
+                projection = %status.name,
+                state = ?status.state,
+                %detail,
+                "readiness: a projection reports an error"
+            );
+        }
+        Self {
+            name: status.name,
+            state: status.state,
+            checkpoint: status.checkpoint,
+            watermark: status.watermark,
+            lag: status.lag,
+        }
+    }
+}
+
 /// The process can do its work: its stores answer, no projection here has
 /// failed, and (API nodes) the read model is not too far behind.
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let mut ready = true;
-    let event_store = match state.commands.ping().await {
-        Ok(()) => "ok".to_owned(),
-        Err(e) => {
-            ready = false;
-            e.to_string()
-        }
-    };
-    let read_model = match state.queries.position().await {
-        Ok(_) => "ok".to_owned(),
-        Err(e) => {
-            ready = false;
-            e.to_string()
-        }
-    };
-    let projections = state.read_side.status().await;
+    let event_store = dependency(
+        "event_store",
+        state.commands.ping().await.map_err(|e| e.to_string()),
+    );
+    let read_model = dependency(
+        "read_model",
+        state
+            .queries
+            .position()
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+    );
+    let mut ready = event_store == "ok" && read_model == "ok";
+    let projections: Vec<ProjectionReadiness> = state
+        .read_side
+        .status()
+        .await
+        .into_iter()
+        .map(ProjectionReadiness::from_status)
+        .collect();
     for projection in &projections {
         if projection.state == WorkerState::Failed {
             ready = false;

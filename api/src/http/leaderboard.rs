@@ -1,7 +1,6 @@
 //! `GET /meetups/{id}/leaderboard`: the most-liked open questions, in rank order.
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
 use qicoo_domain::MeetupId;
@@ -14,6 +13,7 @@ use super::reads::{field_error, reach, viewer, MIN_POSITION_WAIT};
 use crate::auth::Credential;
 use crate::error::ApiError;
 use crate::path::Path;
+use crate::query::Query;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -42,9 +42,8 @@ async fn leaderboard(
     State(state): State<AppState>,
     Path(id): Path<String>,
     credential: Credential,
-    params: Result<Query<Params>, QueryRejection>,
+    Query(params): Query<Params>,
 ) -> Result<axum::Json<Page<QuestionView>>, ApiError> {
-    let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let id: MeetupId = parse_id(&id, "No such meetup.")?;
     let limit = parse_limit(params.limit.as_deref(), 10)?;
     let min_position = parse_min_position(params.min_position.as_deref())?;

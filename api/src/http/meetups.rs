@@ -1,7 +1,6 @@
 //! Meetups: create, read by id or join code, change (organizer only).
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
@@ -17,6 +16,7 @@ use crate::auth::{new_organizer_key, Credential};
 use crate::error::ApiError;
 use crate::json::Json;
 use crate::path::Path;
+use crate::query::Query;
 use crate::request::RequestMeta;
 use crate::state::AppState;
 
@@ -123,9 +123,8 @@ pub fn parse_min_position(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
 async fn read(
     State(state): State<AppState>,
     Path(id_or_code): Path<String>,
-    params: Result<Query<ReadParams>, QueryRejection>,
+    Query(params): Query<ReadParams>,
 ) -> Result<axum::Json<MeetupView>, ApiError> {
-    let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     reach(&state, parse_min_position(params.min_position.as_deref())?).await?;
     let meetup = if let Ok(id) = id_or_code.parse::<MeetupId>() {
         state.queries.meetup(id).await?

@@ -1,8 +1,7 @@
 //! Questions: post (participant), read, edit and withdraw (author), moderate
 //! (organizer).
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
@@ -22,6 +21,7 @@ use crate::auth::Credential;
 use crate::error::ApiError;
 use crate::json::Json;
 use crate::path::Path;
+use crate::query::Query;
 use crate::request::RequestMeta;
 use crate::state::AppState;
 
@@ -127,9 +127,8 @@ async fn read(
     State(state): State<AppState>,
     Path(id): Path<String>,
     credential: Credential,
-    params: Result<Query<ReadParams>, QueryRejection>,
+    Query(params): Query<ReadParams>,
 ) -> Result<axum::Json<QuestionView>, ApiError> {
-    let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let id: QuestionId = parse_id(&id, NO_SUCH_QUESTION)?;
     reach(&state, parse_min_position(params.min_position.as_deref())?).await?;
     let meetup = state
@@ -159,9 +158,8 @@ async fn list(
     State(state): State<AppState>,
     Path(meetup): Path<String>,
     credential: Credential,
-    params: Result<Query<ListParams>, QueryRejection>,
+    Query(params): Query<ListParams>,
 ) -> Result<axum::Json<Page<QuestionView>>, ApiError> {
-    let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let meetup: MeetupId = parse_id(&meetup, "No such meetup.")?;
     let sort = match params.sort.as_deref() {
         None => Sort::Top,
@@ -221,12 +219,11 @@ struct DeleteParams {
 async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    params: Result<Query<DeleteParams>, QueryRejection>,
+    Query(params): Query<DeleteParams>,
     credential: Credential,
     meta: RequestMeta,
 ) -> Result<axum::Json<QuestionResponse>, ApiError> {
     let id: QuestionId = parse_id(&id, NO_SUCH_QUESTION)?;
-    let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let (command, actor) = match &credential {
         Credential::Participant(by) => (
             QuestionCommand::Withdraw { by: *by },

@@ -249,6 +249,25 @@ async fn bad_input_gets_the_documented_status_as_problem_json(app: &TestApp) {
         .json(json!({"text": "Hi?"}))
         .auth(&token),
         case(
+            "query parameter given twice",
+            M::GET,
+            format!("/meetups/{}/questions?limit=5&limit=6", meetup.id),
+            S::BAD_REQUEST,
+        ),
+        case(
+            "leaderboard parameter given twice",
+            M::GET,
+            format!("/meetups/{}/leaderboard?limit=5&limit=6", meetup.id),
+            S::BAD_REQUEST,
+        ),
+        case(
+            "limit that is not a number",
+            M::GET,
+            format!("/meetups/{}/questions?limit=many", meetup.id),
+            S::UNPROCESSABLE_ENTITY,
+        )
+        .field("limit"),
+        case(
             "unknown question",
             M::GET,
             format!("/questions/{unknown}"),
@@ -492,5 +511,11 @@ async fn an_unreachable_event_store_answers_503_with_retry_after() {
         .await
         .expect("sent");
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let ready: Value = ready.json().await.expect("readiness body");
+    assert_eq!(ready["event_store"], "unavailable");
+    assert!(
+        !ready.to_string().contains("127.0.0.1"),
+        "readiness must not repeat the store's error: {ready}"
+    );
     app.cleanup().await;
 }

@@ -379,3 +379,140 @@ async fn metrics_count_requests_by_route_and_commands_by_outcome(app: &TestApp) 
     }
 }
 both!(metrics_count_requests_by_route_and_commands_by_outcome);
+
+/// Sends a command and expects the 409 an archived meetup answers, as problem+json.
+async fn expect_archived(
+    app: &TestApp,
+    what: &str,
+    method: Method,
+    path: &str,
+    auth: &str,
+    body: Option<Value>,
+) {
+    let response = app.send(method, path, Some(auth), body).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT, "{what}");
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json", "{what}");
+    let problem: Value = response.json().await.expect("problem");
+    assert_eq!(problem["status"], 409, "{what}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("archived")),
+        "{what}: {problem}"
+    );
+}
+
+/// How many events of the kinds the commands below would record are stored.
+async fn changes_recorded(app: &TestApp) -> i64 {
+    let mut total = 0;
+    for event_type in [
+        "VoteCast",
+        "VoteWithdrawn",
+        "QuestionPosted",
+        "QuestionEdited",
+        "QuestionWithdrawn",
+        "QuestionAnswered",
+        "QuestionHighlighted",
+        "QuestionRemoved",
+        "MeetupRenamed",
+    ] {
+        total += app.count_events(event_type).await;
+    }
+    total
+}
+
+async fn an_archived_meetup_refuses_likes_edits_and_moderation(app: &TestApp) {
+    let meetup = app.create_meetup(false).await;
+    let author = app.participant().await;
+    let fan = app.participant().await;
+    let question = app.post_question(&meetup, &author, "Still there?").await;
+    let liked = app.post_question(&meetup, &author, "Liked before?").await;
+    let path = format!("/questions/{question}");
+    let like = app
+        .send(
+            Method::PUT,
+            &format!("/questions/{liked}/vote"),
+            Some(&fan),
+            None,
+        )
+        .await;
+    assert_eq!(like.status(), StatusCode::OK);
+    let archive = app
+        .send(
+            Method::PATCH,
+            &format!("/meetups/{}", meetup.id),
+            Some(&meetup.key),
+            Some(json!({"archived": true})),
+        )
+        .await;
+    assert_eq!(archive.status(), StatusCode::OK);
+    let recorded = changes_recorded(app).await;
+
+    use Method as M;
+    let key = meetup.key.as_str();
+    expect_archived(app, "a like", M::PUT, &format!("{path}/vote"), &fan, None).await;
+    expect_archived(
+        app,
+        "an unlike",
+        M::DELETE,
+        &format!("/questions/{liked}/vote"),
+        &fan,
+        None,
+    )
+    .await;
+    expect_archived(
+        app,
+        "an edit",
+        M::PATCH,
+        &path,
+        &author,
+        Some(json!({"text": "Edited?"})),
+    )
+    .await;
+    expect_archived(app, "a withdrawal", M::DELETE, &path, &author, None).await;
+    for action in [
+        "approve",
+        "reject",
+        "answer",
+        "reopen",
+        "highlight",
+        "unhighlight",
+    ] {
+        expect_archived(app, action, M::POST, &format!("{path}/{action}"), key, None).await;
+    }
+    expect_archived(app, "a removal", M::DELETE, &path, key, None).await;
+    expect_archived(
+        app,
+        "a new question",
+        M::POST,
+        &format!("/meetups/{}/questions", meetup.id),
+        &author,
+        Some(json!({"text": "Too late?"})),
+    )
+    .await;
+    expect_archived(
+        app,
+        "a rename",
+        M::PATCH,
+        &format!("/meetups/{}", meetup.id),
+        key,
+        Some(json!({"title": "Renamed"})),
+    )
+    .await;
+
+    assert_eq!(
+        changes_recorded(app).await,
+        recorded,
+        "nothing was recorded"
+    );
+    // Read-only, not gone: the question can still be read.
+    let read = app.send(M::GET, &path, None, None).await;
+    assert_eq!(read.status(), StatusCode::OK);
+}
+both!(an_archived_meetup_refuses_likes_edits_and_moderation);

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod bench_smoke;
 mod concurrency;
 mod errors;
 mod flows;

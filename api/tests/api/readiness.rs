@@ -1,5 +1,6 @@
 //! Readiness follows the stores: not ready while the read model is unreachable,
-//! ready again when it returns — and the process keeps running throughout.
+//! ready again when it returns — and the process keeps running throughout. The
+//! body says which dependency is down, never the text of its error.
 
 use std::time::{Duration, Instant};
 
@@ -80,6 +81,24 @@ async fn readiness_fails_while_the_read_model_is_down_and_recovers_when_it_retur
     let body = wait_for(&app, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(body["status"], "not_ready");
     assert_ne!(body["read_model"], "ok");
+    assert_eq!(body["read_model"], "unavailable");
+    assert_eq!(body["event_store"], "ok");
+    let text = body.to_string().to_lowercase();
+    let proxy_addr = proxy.addr.to_string();
+    for leak in [
+        "error",
+        "refused",
+        "connection",
+        "timed out",
+        "mysql",
+        proxy_addr.as_str(),
+        target.as_str(),
+    ] {
+        assert!(
+            !text.contains(leak),
+            "readiness must name the dependency, not repeat its error ({leak}): {body}"
+        );
+    }
     let alive = app
         .client
         .get(app.base.replace("/api/v1", "/healthz"))

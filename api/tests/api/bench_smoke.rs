@@ -1,43 +1,18 @@
 //! The smoke variant of the benchmarks against an embedded Qicoo on a free port,
-//! so that the load generator cannot rot unnoticed.
+//! so that the load generator cannot rot unnoticed. It lives with the API tests
+//! so that the load generator itself never links the server.
 
-use std::net::SocketAddr;
-
-use clap::Parser;
-use qicoo_api::config::Cli;
-use qicoo_api::serve::Qicoo;
 use qicoo_bench::api::Api;
 use qicoo_bench::live::Outcome;
 
+use crate::support::{spawn_app, Store};
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_smoke_scenarios_run_against_an_embedded_qicoo_without_errors() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("qicoo.db").display());
-    let args = Cli::try_parse_from([
-        "qicoo",
-        "--secret",
-        "smoke-secret-of-at-least-sixteen-bytes",
-        "--event-store-url",
-        &url,
-    ])
-    .expect("valid arguments")
-    .serve_args();
-    let qicoo = Qicoo::start(&args).await.expect("Qicoo starts");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("address");
-    let router = qicoo.router();
-    let server = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .expect("server runs");
-    });
-
-    let api = Api::new(&format!("http://{addr}")).expect("client");
+    let Some(app) = spawn_app(Store::Sqlite).await else {
+        return;
+    };
+    let api = Api::new(&app.base).expect("client");
     let report = qicoo_bench::smoke::run(&api).await.expect("smoke runs");
 
     assert_eq!(report.likes.len(), 2);
@@ -61,6 +36,5 @@ async fn the_smoke_scenarios_run_against_an_embedded_qicoo_without_errors() {
         Outcome::Skipped { reason } => eprintln!("live scenario skipped: {reason}"),
     }
 
-    server.abort();
-    qicoo.stop(std::time::Duration::from_secs(5)).await;
+    app.cleanup().await;
 }
