@@ -191,9 +191,13 @@ pub struct SqlReadModel {
 }
 
 impl SqlReadModel {
-    fn new(backend: Arc<dyn Backend>) -> Self {
+    /// The read model in the database of `pool`.
+    fn over<DB: sqlx::Database>(pool: sqlx::Pool<DB>) -> Self
+    where
+        sql::driver::Driver<DB>: Backend,
+    {
         Self {
-            backend,
+            backend: Arc::new(sql::driver::Driver::new(pool)),
             suffix: "",
         }
     }

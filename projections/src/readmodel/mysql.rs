@@ -19,7 +19,7 @@ impl SqlDb for MySql {
 
 /// The read model in MySQL / MariaDB.
 pub fn read_model(pool: MySqlPool) -> SqlReadModel {
-    SqlReadModel::new(std::sync::Arc::new(Driver::new(pool)))
+    SqlReadModel::over(pool)
 }
 
 #[async_trait]
@@ -30,47 +30,35 @@ impl Schema for Driver<MySql> {
         migrator.run(&self.pool).await
     }
 
+    /// Creates empty copies of `tables` named `<table><suffix>`.
     async fn create_copies(&self, tables: &[&str], suffix: &str) -> Result<(), sqlx::Error> {
-        create_copies(self, tables, suffix).await
+        for table in tables {
+            let copy = format!("{table}{suffix}");
+            self.execute(&format!("DROP TABLE IF EXISTS {copy}"), vec![])
+                .await?;
+            self.execute(&format!("CREATE TABLE {copy} LIKE {table}"), vec![])
+                .await?;
+        }
+        Ok(())
     }
 
+    /// Replaces `tables` with their `<table><suffix>` copies. One `RENAME TABLE`
+    /// statement swaps them all atomically; it waits for transactions using them.
     async fn swap_in(&self, tables: &[&str], suffix: &str) -> Result<(), sqlx::Error> {
-        swap_in(self, tables, suffix).await
-    }
-}
-
-/// Creates empty copies of `tables` named `<table><suffix>`.
-async fn create_copies(
-    pool: &Driver<MySql>,
-    tables: &[&str],
-    suffix: &str,
-) -> Result<(), sqlx::Error> {
-    for table in tables {
-        let copy = format!("{table}{suffix}");
-        pool.execute(&format!("DROP TABLE IF EXISTS {copy}"), vec![])
+        let renames: Vec<String> = tables
+            .iter()
+            .flat_map(|t| [format!("{t} TO {t}__old"), format!("{t}{suffix} TO {t}")])
+            .collect();
+        for table in tables {
+            self.execute(&format!("DROP TABLE IF EXISTS {table}__old"), vec![])
+                .await?;
+        }
+        self.execute(&format!("RENAME TABLE {}", renames.join(", ")), vec![])
             .await?;
-        pool.execute(&format!("CREATE TABLE {copy} LIKE {table}"), vec![])
-            .await?;
+        for table in tables {
+            self.execute(&format!("DROP TABLE IF EXISTS {table}__old"), vec![])
+                .await?;
+        }
+        Ok(())
     }
-    Ok(())
-}
-
-/// Replaces `tables` with their `<table><suffix>` copies. One `RENAME TABLE`
-/// statement swaps them all atomically; it waits for transactions using them.
-async fn swap_in(pool: &Driver<MySql>, tables: &[&str], suffix: &str) -> Result<(), sqlx::Error> {
-    let renames: Vec<String> = tables
-        .iter()
-        .flat_map(|t| [format!("{t} TO {t}__old"), format!("{t}{suffix} TO {t}")])
-        .collect();
-    for table in tables {
-        pool.execute(&format!("DROP TABLE IF EXISTS {table}__old"), vec![])
-            .await?;
-    }
-    pool.execute(&format!("RENAME TABLE {}", renames.join(", ")), vec![])
-        .await?;
-    for table in tables {
-        pool.execute(&format!("DROP TABLE IF EXISTS {table}__old"), vec![])
-            .await?;
-    }
-    Ok(())
 }

@@ -20,7 +20,7 @@ impl SqlDb for Sqlite {
 
 /// The read model in a SQLite database (usually the event store's file).
 pub fn read_model(pool: SqlitePool) -> SqlReadModel {
-    SqlReadModel::new(std::sync::Arc::new(Driver::new(pool)))
+    SqlReadModel::over(pool)
 }
 
 #[async_trait]
@@ -33,61 +33,65 @@ impl Schema for Driver<Sqlite> {
         migrator.run(&self.pool).await
     }
 
+    /// Creates empty copies of `tables` named `<table><suffix>`, from the
+    /// definitions the migrations left in `sqlite_master`.
     async fn create_copies(&self, tables: &[&str], suffix: &str) -> Result<(), sqlx::Error> {
-        create_copies(self, tables, suffix).await
+        for table in tables {
+            let copy = format!("{table}{suffix}");
+            self.execute(&format!("DROP TABLE IF EXISTS {copy}"), vec![])
+                .await?;
+            let rows = self
+                .fetch(
+                    "SELECT type, name, sql FROM sqlite_master
+                     WHERE tbl_name = ? AND sql IS NOT NULL ORDER BY type DESC",
+                    vec![(*table).into()],
+                    &[Kind::Text, Kind::Text, Kind::Text],
+                )
+                .await?;
+            for row in rows {
+                let (Ok(kind), Ok(name), Ok(sql)) = (row.text(0), row.text(1), row.text(2)) else {
+                    continue;
+                };
+                let ddl = if kind == "table" {
+                    copy_table_ddl(&sql, table, &copy)
+                } else {
+                    let fresh = match name.strip_suffix(INDEX_SUFFIX) {
+                        Some(base) => base.to_owned(),
+                        None => format!("{name}{INDEX_SUFFIX}"),
+                    };
+                    copy_index_ddl(&sql, &fresh, &copy)
+                };
+                let Some(ddl) = ddl else {
+                    return Err(sqlx::Error::Configuration(
+                        format!("cannot derive a copy of {name} from its definition").into(),
+                    ));
+                };
+                self.execute(&ddl, vec![]).await?;
+            }
+        }
+        Ok(())
     }
 
+    /// Replaces `tables` with their `<table><suffix>` copies in one transaction.
     async fn swap_in(&self, tables: &[&str], suffix: &str) -> Result<(), sqlx::Error> {
-        swap_in(self, tables, suffix).await
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for table in tables {
+            for sql in [
+                format!("DROP TABLE IF EXISTS {table}__old"),
+                format!("ALTER TABLE {table} RENAME TO {table}__old"),
+                format!("ALTER TABLE {table}{suffix} RENAME TO {table}"),
+                format!("DROP TABLE {table}__old"),
+            ] {
+                sqlx::query(&sql).execute(&mut *tx).await?;
+            }
+        }
+        tx.commit().await
     }
 }
 
 /// Suffix toggled on index names of fresh tables, so the indexes of a table
 /// swapped in by one replay never collide with those of the next one.
 const INDEX_SUFFIX: &str = "__r";
-
-/// Creates empty copies of `tables` named `<table><suffix>`, from the
-/// definitions the migrations left in `sqlite_master`.
-async fn create_copies(
-    pool: &Driver<Sqlite>,
-    tables: &[&str],
-    suffix: &str,
-) -> Result<(), sqlx::Error> {
-    for table in tables {
-        let copy = format!("{table}{suffix}");
-        pool.execute(&format!("DROP TABLE IF EXISTS {copy}"), vec![])
-            .await?;
-        let rows = pool
-            .fetch(
-                "SELECT type, name, sql FROM sqlite_master
-                 WHERE tbl_name = ? AND sql IS NOT NULL ORDER BY type DESC",
-                vec![(*table).into()],
-                &[Kind::Text, Kind::Text, Kind::Text],
-            )
-            .await?;
-        for row in rows {
-            let (Ok(kind), Ok(name), Ok(sql)) = (row.text(0), row.text(1), row.text(2)) else {
-                continue;
-            };
-            let ddl = if kind == "table" {
-                copy_table_ddl(&sql, table, &copy)
-            } else {
-                let fresh = match name.strip_suffix(INDEX_SUFFIX) {
-                    Some(base) => base.to_owned(),
-                    None => format!("{name}{INDEX_SUFFIX}"),
-                };
-                copy_index_ddl(&sql, &fresh, &copy)
-            };
-            let Some(ddl) = ddl else {
-                return Err(sqlx::Error::Configuration(
-                    format!("cannot derive a copy of {name} from its definition").into(),
-                ));
-            };
-            pool.execute(&ddl, vec![]).await?;
-        }
-    }
-    Ok(())
-}
 
 /// `CREATE TABLE <copy> …` from a table's definition. SQLite keeps the text
 /// as written, except that a rename quotes the new name.
@@ -111,20 +115,4 @@ fn copy_index_ddl(sql: &str, name: &str, copy: &str) -> Option<String> {
     let on = sql.find(" ON ")?;
     let columns = &sql[on + sql[on..].find('(')?..];
     Some(format!("CREATE {unique}INDEX {name} ON {copy} {columns}"))
-}
-
-/// Replaces `tables` with their `<table><suffix>` copies in one transaction.
-async fn swap_in(pool: &Driver<Sqlite>, tables: &[&str], suffix: &str) -> Result<(), sqlx::Error> {
-    let mut tx = pool.pool.begin_with("BEGIN IMMEDIATE").await?;
-    for table in tables {
-        for sql in [
-            format!("DROP TABLE IF EXISTS {table}__old"),
-            format!("ALTER TABLE {table} RENAME TO {table}__old"),
-            format!("ALTER TABLE {table}{suffix} RENAME TO {table}"),
-            format!("DROP TABLE {table}__old"),
-        ] {
-            sqlx::query(&sql).execute(&mut *tx).await?;
-        }
-    }
-    tx.commit().await
 }
