@@ -231,7 +231,6 @@ per_adapter_set!(
     before run_as_projector_if_asked
 );
 async fn projectors_killed_at_random_moments_neither_lose_nor_double_count_a_like(setup: Setup) {
-    init_logs();
     // Migrations run here, before any child races to run them.
     let observer = setup.read_side().await;
     let child = format!("{KILLED}::{}", setup.set.test_name());
@@ -273,7 +272,6 @@ async fn projectors_killed_at_random_moments_neither_lose_nor_double_count_a_lik
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_active_projector_dies_the_standby_takes_over() {
     run_as_projector_if_asked().await;
-    init_logs();
     let Some(setup) = Setup::scaled().await else {
         return;
     };

@@ -12,8 +12,7 @@ use qicoo_projections::{
 use qicoo_testkit::RedisTestPrefix;
 
 use crate::support::{
-    eventually, init_logs, meetup_created, per_adapter_set, question_posted, vote, AdapterSet,
-    Setup,
+    eventually, meetup_created, per_adapter_set, question_posted, vote, AdapterSet, Setup,
 };
 
 /// The leaderboard store of an adapter set, with the Redis prefix to drop
@@ -199,7 +198,6 @@ async fn a_fresh_leaderboard_replaces_the_live_one_in_one_step((store, prefix): 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_leaderboard_that_lost_its_data_rebuilds_itself_from_position_zero() {
-    init_logs();
     let Some(setup) = Setup::scaled().await else {
         return;
     };

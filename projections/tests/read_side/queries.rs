@@ -10,9 +10,8 @@ use qicoo_domain::{
 use qicoo_projections::{QuestionQuery, Sort, Viewer, WorkerState};
 
 use crate::support::{
-    assert_reaches, eventually, init_logs, join_code_claimed, meetup_changed, meetup_created,
-    per_adapter_set, question_changed, question_posted, vote, wait_until_applied, Ev, Running,
-    Setup,
+    assert_reaches, eventually, join_code_claimed, meetup_changed, meetup_created, per_adapter_set,
+    question_changed, question_posted, vote, wait_until_applied, Ev, Running, Setup,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -51,7 +50,6 @@ per_adapter_set!(
     questions_sort_by_likes_then_age_and_page_with_a_cursor
 );
 async fn questions_sort_by_likes_then_age_and_page_with_a_cursor(setup: Setup) {
-    init_logs();
     let running = setup.start().await;
     let queries = running.queries();
 
@@ -163,7 +161,6 @@ per_adapter_set!(
 async fn pending_and_rejected_questions_are_seen_only_by_the_organizer_and_pending_by_its_author(
     setup: Setup,
 ) {
-    init_logs();
     let running = setup.start().await;
     let queries = running.queries();
 
@@ -321,7 +318,6 @@ per_adapter_set!(
     a_meetup_is_found_by_id_and_by_join_code_and_follows_its_changes
 );
 async fn a_meetup_is_found_by_id_and_by_join_code_and_follows_its_changes(setup: Setup) {
-    init_logs();
     let running = setup.start().await;
     let queries = running.queries();
 
@@ -388,7 +384,6 @@ per_adapter_set!(
     an_event_that_cannot_be_applied_stops_the_projection_where_everyone_can_see
 );
 async fn an_event_that_cannot_be_applied_stops_the_projection_where_everyone_can_see(setup: Setup) {
-    init_logs();
     let running = setup.start().await;
     let queries = running.queries();
 

@@ -10,8 +10,8 @@ use qicoo_projections::{QuestionQuery, ReadSideError, Viewer};
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{
-    assert_reaches, eventually, init_logs, meetup_created, per_adapter_set, pg_insert,
-    question_posted, vote, EventStore, Setup,
+    assert_reaches, eventually, meetup_created, per_adapter_set, pg_insert, question_posted, vote,
+    EventStore, Setup,
 };
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -42,7 +42,6 @@ per_adapter_set!(
 async fn a_replay_rebuilds_into_fresh_tables_while_the_old_ones_serve_then_swaps_them_in(
     setup: Setup,
 ) {
-    init_logs();
     let running = setup.start().await;
     let read_side = running.read_side.clone();
     let queries = running.queries();
@@ -121,7 +120,6 @@ per_adapter_set!(
     a_second_replay_is_refused_while_one_runs
 );
 async fn a_second_replay_is_refused_while_one_runs(setup: Setup) {
-    init_logs();
     let read_side = Arc::new(setup.read_side().await);
     seed(&setup, 300).await;
     let (started_tx, started_rx) = mpsc::channel::<()>();
@@ -179,7 +177,6 @@ async fn a_second_replay_is_refused_while_one_runs(setup: Setup) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_position_is_not_reached_while_a_lower_one_is_still_uncommitted() {
-    init_logs();
     let Some(setup) = Setup::scaled().await else {
         return;
     };

@@ -4,10 +4,9 @@ use std::time::Duration;
 
 use qicoo_domain::{MeetupId, ParticipantId, QuestionId};
 use qicoo_projections::{ProjectionStatus, ReadSide, WorkerState};
-use tokio_util::sync::CancellationToken;
 
 use crate::support::{
-    assert_reaches, eventually, init_logs, meetup_created, per_adapter_set, question_posted, Setup,
+    assert_reaches, eventually, meetup_created, per_adapter_set, question_posted, Running, Setup,
 };
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -29,7 +28,6 @@ per_adapter_set!(
     status_reports_each_projection_with_its_checkpoint_and_lag
 );
 async fn status_reports_each_projection_with_its_checkpoint_and_lag(setup: Setup) {
-    init_logs();
     let read_side = setup.read_side().await;
     let m = MeetupId::new();
     let positions = setup
@@ -48,10 +46,9 @@ async fn status_reports_each_projection_with_its_checkpoint_and_lag(setup: Setup
         assert_eq!(status.lag, Some(head - status.checkpoint.unwrap_or(0)));
     }
 
-    let cancel = CancellationToken::new();
-    let workers = read_side.spawn_projectors(cancel.clone());
+    let running = Running::spawn(read_side);
     let caught_up = eventually(WAIT, || async {
-        let status = read_side.status().await;
+        let status = running.read_side.status().await;
         status
             .iter()
             // The watermark may follow the checkpoint by one idle step.
@@ -73,34 +70,25 @@ async fn status_reports_each_projection_with_its_checkpoint_and_lag(setup: Setup
         assert_eq!(status.watermark, Some(head));
         assert_eq!(status.error, None);
     }
-    assert!(!read_side.any_failed());
+    assert!(!running.read_side.any_failed());
 
-    cancel.cancel();
-    tokio::time::timeout(WAIT, workers)
-        .await
-        .expect("workers stop on cancellation")
-        .expect("workers");
+    let read_side = running.stop().await;
     assert_eq!(states(&read_side).await, vec![WorkerState::Stopped; 2]);
     setup.drop_all().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_stopping_on_request_hands_its_projection_to_the_standby() {
-    init_logs();
     let Some(setup) = Setup::scaled().await else {
         return;
     };
-    let first = setup.read_side().await;
-    let second = setup.read_side().await;
-    let stop_first = CancellationToken::new();
-    let first_workers = first.spawn_projectors(stop_first.clone());
-    until_states(&first, WorkerState::Active)
+    let first = setup.start().await;
+    until_states(&first.read_side, WorkerState::Active)
         .await
         .expect("first leads");
 
-    let stop_second = CancellationToken::new();
-    let second_workers = second.spawn_projectors(stop_second.clone());
-    until_states(&second, WorkerState::Standby)
+    let second = setup.start().await;
+    until_states(&second.read_side, WorkerState::Standby)
         .await
         .expect("second stands by");
 
@@ -112,12 +100,8 @@ async fn a_worker_stopping_on_request_hands_its_projection_to_the_standby() {
     let queries = second.queries();
     assert_reaches(queries.as_ref(), created, WAIT).await;
 
-    stop_first.cancel();
-    tokio::time::timeout(WAIT, first_workers)
-        .await
-        .expect("first stops")
-        .expect("workers");
-    until_states(&second, WorkerState::Active)
+    first.stop().await;
+    until_states(&second.read_side, WorkerState::Active)
         .await
         .expect("second takes over");
     let posted = setup
@@ -131,24 +115,17 @@ async fn a_worker_stopping_on_request_hands_its_projection_to_the_standby() {
         .await[0];
     assert_reaches(queries.as_ref(), posted, WAIT).await;
 
-    stop_second.cancel();
-    tokio::time::timeout(WAIT, second_workers)
-        .await
-        .expect("second stops")
-        .expect("workers");
-    drop((first, second));
+    second.stop().await;
     setup.drop_all().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_that_cannot_be_reached_is_retried_and_reported_not_failed() {
-    init_logs();
     let mut setup = Setup::embedded().await;
     // Nothing listens on port 1: every leaderboard write is refused.
     setup.config.redis_url = Some("redis://127.0.0.1:1".into());
-    let read_side = setup.read_side().await;
-    let cancel = CancellationToken::new();
-    let workers = read_side.spawn_projectors(cancel.clone());
+    let running = setup.start().await;
+    let read_side = &running.read_side;
     let m = MeetupId::new();
     let created = setup
         .events
@@ -176,11 +153,8 @@ async fn a_store_that_cannot_be_reached_is_retried_and_reported_not_failed() {
         "{unavailable:?}"
     );
 
-    cancel.cancel();
-    tokio::time::timeout(WAIT, workers)
-        .await
-        .expect("workers stop even while retrying")
-        .expect("workers");
+    // Workers stop even while retrying.
+    running.stop().await;
     setup.drop_all().await;
 }
 

@@ -22,7 +22,7 @@ use sqlx::{PgPool, SqlitePool};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// Logs to stderr when `TEST_LOG` is set.
+/// Logs to stderr when `TEST_LOG` is set (every [`Setup`] calls it).
 pub fn init_logs() {
     if std::env::var_os("TEST_LOG").is_some() {
         let _ = tracing_subscriber::fmt()
@@ -420,6 +420,7 @@ impl Setup {
     /// The embedded default: SQLite for events and read model, leaderboard
     /// in memory.
     pub async fn embedded() -> Self {
+        init_logs();
         let events = EventStore::sqlite().await;
         let mut config = ReadSideConfig::new(events.url());
         config.worker = test_worker_settings();
@@ -435,6 +436,7 @@ impl Setup {
     /// Scaled out: Postgres, MariaDB, Redis. `None` when a service is down
     /// (outside CI).
     pub async fn scaled() -> Option<Self> {
+        init_logs();
         let events = EventStore::postgres().await?;
         let Some(mysql) = MySqlTestDb::create().await else {
             events.drop_store().await;
@@ -474,14 +476,7 @@ impl Setup {
 
     /// A read side of these stores with its projectors running.
     pub async fn start(&self) -> Running {
-        let read_side = Arc::new(self.read_side().await);
-        let cancel = CancellationToken::new();
-        let workers = read_side.spawn_projectors(cancel.clone());
-        Running {
-            read_side,
-            cancel,
-            workers,
-        }
+        Running::spawn(self.read_side().await)
     }
 
     /// Deletes the leaderboard's keys, as a Redis that restarted empty would
@@ -511,18 +506,32 @@ pub struct Running {
 }
 
 impl Running {
+    /// Starts the projectors of `read_side`.
+    pub fn spawn(read_side: ReadSide) -> Self {
+        let read_side = Arc::new(read_side);
+        let cancel = CancellationToken::new();
+        let workers = read_side.spawn_projectors(cancel.clone());
+        Self {
+            read_side,
+            cancel,
+            workers,
+        }
+    }
+
     /// The queries of the read side.
     pub fn queries(&self) -> Arc<dyn ReadQueries> {
         self.read_side.queries()
     }
 
-    /// Stops the projectors and waits until they have.
-    pub async fn stop(self) {
+    /// Stops the projectors and waits until they have (their batch done and
+    /// their locks released); the read side stays, to be looked at.
+    pub async fn stop(self) -> Arc<ReadSide> {
         self.cancel.cancel();
         tokio::time::timeout(Duration::from_secs(60), self.workers)
             .await
             .expect("workers stop on cancellation")
             .expect("workers");
+        self.read_side
     }
 }
 
