@@ -15,8 +15,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{
-    init_logs, meetup_created, per_adapter_set, pg_insert, question_posted, sqlite_insert,
-    test_worker_settings, AdapterSet, Ev, EventStore,
+    eventually, init_logs, meetup_created, per_adapter_set, pg_insert, question_posted,
+    sqlite_insert, test_worker_settings, AdapterSet, Ev, EventStore,
 };
 
 /// The event store of an adapter set, with its feed.
@@ -59,6 +59,31 @@ async fn read_all(
     }
 }
 
+/// How long a committed event may take to show in a feed.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Reads everything after `from` (as [`read_all`]) once at least `count`
+/// events are there, or as it is after [`WAIT`]: a Postgres feed holds back
+/// events committed while an older transaction still runs on the server,
+/// another test's included, so an event just committed may take a moment to
+/// show.
+async fn read_at_least(
+    feed: &dyn EventFeed,
+    from: FeedPosition,
+    batch: usize,
+    count: usize,
+) -> Vec<(FeedPosition, i64)> {
+    let enough = eventually(WAIT, || async {
+        let read = read_all(feed, from, batch).await;
+        (read.len() >= count).then_some(read)
+    })
+    .await;
+    match enough {
+        Some(read) => read,
+        None => read_all(feed, from, batch).await,
+    }
+}
+
 per_adapter_set!(
     store => #[tokio::test]
     the_feed_delivers_every_event_once_in_commit_order_from_any_point
@@ -69,7 +94,7 @@ async fn the_feed_delivers_every_event_once_in_commit_order_from_any_point((stor
         let events: Vec<Ev> = (0..(n % 3 + 1)).map(|_| some_event()).collect();
         appended.extend(store.append(&events).await);
     }
-    let read = read_all(feed.as_ref(), FeedPosition::START, 7).await;
+    let read = read_at_least(feed.as_ref(), FeedPosition::START, 7, appended.len()).await;
     let positions: Vec<i64> = read.iter().map(|(_, p)| *p).collect();
     assert_eq!(positions, appended, "all events in order");
 
@@ -106,6 +131,7 @@ async fn the_feed_decodes_payloads_metadata_and_times((store, feed): Fixture) {
     store
         .append(&[meetup_created(meetup, "ABC234", false)])
         .await;
+    read_at_least(feed.as_ref(), FeedPosition::START, 10, 1).await;
     let events = feed.read(FeedPosition::START, 10).await.expect("reads");
     assert_eq!(events.len(), 1);
     let event = &events[0];
@@ -148,6 +174,7 @@ async fn the_feed_does_not_pass_a_writing_transaction_that_is_still_open((store,
         }
         EventStore::Postgres { pool, .. } => {
             let first = store.append(&[some_event()]).await[0];
+            read_at_least(feed.as_ref(), FeedPosition::START, 10, 1).await;
             // A writer draws a low position and stays open...
             let mut open = pool.begin().await.expect("begin");
             let early = pg_insert(&mut open, &some_event()).await;
@@ -165,13 +192,13 @@ async fn the_feed_does_not_pass_a_writing_transaction_that_is_still_open((store,
             let checkpoint = read[0].0;
 
             open.commit().await.expect("commit");
-            let rest: Vec<i64> = read_all(feed.as_ref(), checkpoint, 10)
+            let mut expected = vec![early, later];
+            expected.extend(latest);
+            let rest: Vec<i64> = read_at_least(feed.as_ref(), checkpoint, 10, expected.len())
                 .await
                 .iter()
                 .map(|(_, p)| *p)
                 .collect();
-            let mut expected = vec![early, later];
-            expected.extend(latest);
             assert_eq!(
                 rest, expected,
                 "the late commit first, then the others, in order"
@@ -262,6 +289,7 @@ async fn an_open_transaction_holding_a_low_position_keeps_the_watermark_below_it
     };
     let feed = PostgresFeed::new(pool.clone());
     let first = store.append(&[some_event()]).await[0];
+    read_at_least(&feed, FeedPosition::START, 10, 1).await;
     let mut open = pool.begin().await.expect("begin");
     let early = pg_insert(&mut open, &some_event()).await;
     let later = store.append(&[some_event()]).await[0];
@@ -292,6 +320,7 @@ async fn an_open_transaction_holding_a_low_position_keeps_the_watermark_below_it
     );
 
     open.commit().await.expect("commit");
+    read_at_least(&feed, applied.feed, 10, 2).await;
     let mut at = applied;
     loop {
         let events = feed.read(at.feed, 10).await.expect("reads");
