@@ -198,41 +198,33 @@ impl RedisTestPrefix {
 
 #[cfg(test)]
 mod tests {
-    use sqlx::Connection;
+    use sqlx::Executor;
 
-    use super::{with_database, MySqlTestDb, PgTestDb, RedisTestPrefix, Server, TestDb};
+    use super::{with_database, RedisTestPrefix, Server, TestDb};
 
-    /// Whether a connection to the fresh database of `db` can be opened.
-    async fn opens<S: Server>(db: &TestDb<S>) -> bool {
-        S::connect(&db.url).await.is_ok()
+    /// A fresh database of `S` opens while it exists and not once dropped.
+    async fn exists_until_dropped<S>()
+    where
+        S: Server,
+        for<'c> &'c mut S: Executor<'c>,
+    {
+        let Some(db) = TestDb::<S>::create().await else {
+            return;
+        };
+        let url = db.url.clone();
+        assert!(S::connect(&url).await.is_ok(), "{url} opens");
+        db.drop_db().await;
+        assert!(S::connect(&url).await.is_err(), "{url} is gone");
     }
 
     #[tokio::test]
     async fn a_postgres_test_database_exists_until_it_is_dropped() {
-        let Some(db) = PgTestDb::create().await else {
-            return;
-        };
-        let url = db.url.clone();
-        assert!(opens(&db).await, "{url} opens");
-        db.drop_db().await;
-        assert!(
-            sqlx::PgConnection::connect(&url).await.is_err(),
-            "{url} is gone"
-        );
+        exists_until_dropped::<sqlx::PgConnection>().await;
     }
 
     #[tokio::test]
     async fn a_mariadb_test_database_exists_until_it_is_dropped() {
-        let Some(db) = MySqlTestDb::create().await else {
-            return;
-        };
-        let url = db.url.clone();
-        assert!(opens(&db).await, "{url} opens");
-        db.drop_db().await;
-        assert!(
-            sqlx::MySqlConnection::connect(&url).await.is_err(),
-            "{url} is gone"
-        );
+        exists_until_dropped::<sqlx::MySqlConnection>().await;
     }
 
     #[tokio::test]
