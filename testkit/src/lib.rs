@@ -9,6 +9,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use sqlx::{Connection, Executor};
@@ -54,73 +55,63 @@ fn with_database(url: &str, db: &str) -> String {
     out
 }
 
-/// A Postgres database that exists for one test.
-pub struct PgTestDb {
+/// A database server that tests get throw-away databases on.
+pub trait Server: Connection {
+    /// Its name in messages.
+    const SERVICE: &'static str;
+    /// The variable that names its admin connection string.
+    const URL_VAR: &'static str;
+    /// The admin connection string when that variable is unset.
+    const DEFAULT_URL: &'static str;
+    /// What follows `DROP DATABASE IF EXISTS name` (Postgres must also end
+    /// the connections a test left open).
+    const DROP_OPTIONS: &'static str;
+}
+
+impl Server for sqlx::PgConnection {
+    const SERVICE: &'static str = "PostgreSQL";
+    const URL_VAR: &'static str = "QICOO_TEST_POSTGRES_URL";
+    const DEFAULT_URL: &'static str = POSTGRES_DEFAULT;
+    const DROP_OPTIONS: &'static str = " WITH (FORCE)";
+}
+
+impl Server for sqlx::MySqlConnection {
+    const SERVICE: &'static str = "MariaDB";
+    const URL_VAR: &'static str = "QICOO_TEST_MYSQL_URL";
+    const DEFAULT_URL: &'static str = MYSQL_DEFAULT;
+    const DROP_OPTIONS: &'static str = "";
+}
+
+/// A database that exists for one test, on the server `S`.
+pub struct TestDb<S> {
     admin_url: String,
     name: String,
     /// Connection string of the fresh database.
     pub url: String,
+    server: PhantomData<S>,
 }
 
-impl PgTestDb {
-    /// Creates a fresh database, or `None` (outside CI) when Postgres is down.
-    pub async fn create() -> Option<Self> {
-        let admin_url = env_or("QICOO_TEST_POSTGRES_URL", POSTGRES_DEFAULT);
-        let mut conn = match tokio::time::timeout(
-            Duration::from_secs(5),
-            sqlx::PgConnection::connect(&admin_url),
-        )
-        .await
-        {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => return unreachable_service("PostgreSQL", e),
-            Err(e) => return unreachable_service("PostgreSQL", e),
-        };
-        let name = unique_name("qicoo_test");
-        conn.execute(format!("CREATE DATABASE {name}").as_str())
-            .await
-            .unwrap();
-        let url = with_database(&admin_url, &name);
-        Some(Self {
-            admin_url,
-            name,
-            url,
-        })
-    }
-
-    /// Drops the database (terminating leftover connections).
-    pub async fn drop_db(self) {
-        let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin_url).await else {
-            return;
-        };
-        let _ = conn
-            .execute(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name).as_str())
-            .await;
-    }
-}
+/// A Postgres database that exists for one test.
+pub type PgTestDb = TestDb<sqlx::PgConnection>;
 
 /// A MariaDB / MySQL database that exists for one test.
-pub struct MySqlTestDb {
-    admin_url: String,
-    name: String,
-    /// Connection string of the fresh database.
-    pub url: String,
-}
+pub type MySqlTestDb = TestDb<sqlx::MySqlConnection>;
 
-impl MySqlTestDb {
-    /// Creates a fresh database, or `None` (outside CI) when MariaDB is down.
+impl<S> TestDb<S>
+where
+    S: Server,
+    for<'c> &'c mut S: Executor<'c>,
+{
+    /// Creates a fresh database, or `None` (outside CI) when the server is
+    /// down.
     pub async fn create() -> Option<Self> {
-        let admin_url = env_or("QICOO_TEST_MYSQL_URL", MYSQL_DEFAULT);
-        let mut conn = match tokio::time::timeout(
-            Duration::from_secs(5),
-            sqlx::MySqlConnection::connect(&admin_url),
-        )
-        .await
-        {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => return unreachable_service("MariaDB", e),
-            Err(e) => return unreachable_service("MariaDB", e),
-        };
+        let admin_url = env_or(S::URL_VAR, S::DEFAULT_URL);
+        let mut conn =
+            match tokio::time::timeout(Duration::from_secs(5), S::connect(&admin_url)).await {
+                Ok(Ok(conn)) => conn,
+                Ok(Err(e)) => return unreachable_service(S::SERVICE, e),
+                Err(e) => return unreachable_service(S::SERVICE, e),
+            };
         let name = unique_name("qicoo_test");
         conn.execute(format!("CREATE DATABASE {name}").as_str())
             .await
@@ -130,16 +121,17 @@ impl MySqlTestDb {
             admin_url,
             name,
             url,
+            server: PhantomData,
         })
     }
 
     /// Drops the database.
     pub async fn drop_db(self) {
-        let Ok(mut conn) = sqlx::MySqlConnection::connect(&self.admin_url).await else {
+        let Ok(mut conn) = S::connect(&self.admin_url).await else {
             return;
         };
         let _ = conn
-            .execute(format!("DROP DATABASE IF EXISTS {}", self.name).as_str())
+            .execute(format!("DROP DATABASE IF EXISTS {}{}", self.name, S::DROP_OPTIONS).as_str())
             .await;
     }
 }
@@ -179,28 +171,100 @@ impl RedisTestPrefix {
         })
     }
 
-    /// Deletes every key under the prefix.
-    pub async fn drop_keys(self) {
-        let Ok(client) = redis::Client::open(self.url.as_str()) else {
-            return;
-        };
-        let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
-            return;
-        };
+    /// Deletes every key under the prefix, as a Redis that restarted empty
+    /// would have lost them.
+    pub async fn clear(&self) -> redis::RedisResult<()> {
+        let client = redis::Client::open(self.url.as_str())?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
         let keys: Vec<String> = redis::cmd("KEYS")
             .arg(format!("{}*", self.prefix))
             .query_async(&mut conn)
-            .await
-            .unwrap_or_default();
+            .await?;
         if !keys.is_empty() {
-            let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+            redis::cmd("DEL")
+                .arg(keys)
+                .query_async::<()>(&mut conn)
+                .await?;
         }
+        Ok(())
+    }
+
+    /// Deletes every key under the prefix, when done with it.
+    pub async fn drop_keys(self) {
+        // Nothing to clean up when Redis went away meanwhile.
+        let _ = self.clear().await;
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::with_database;
+    use sqlx::Executor;
+
+    use super::{with_database, RedisTestPrefix, Server, TestDb};
+
+    /// A fresh database of `S` opens while it exists and not once dropped.
+    async fn exists_until_dropped<S>()
+    where
+        S: Server,
+        for<'c> &'c mut S: Executor<'c>,
+    {
+        let Some(db) = TestDb::<S>::create().await else {
+            return;
+        };
+        let url = db.url.clone();
+        assert!(S::connect(&url).await.is_ok(), "{url} opens");
+        db.drop_db().await;
+        assert!(S::connect(&url).await.is_err(), "{url} is gone");
+    }
+
+    #[tokio::test]
+    async fn a_postgres_test_database_exists_until_it_is_dropped() {
+        exists_until_dropped::<sqlx::PgConnection>().await;
+    }
+
+    #[tokio::test]
+    async fn a_mariadb_test_database_exists_until_it_is_dropped() {
+        exists_until_dropped::<sqlx::MySqlConnection>().await;
+    }
+
+    #[tokio::test]
+    async fn clearing_a_redis_prefix_deletes_its_keys_and_no_others() {
+        let (Some(mine), Some(other)) = (
+            RedisTestPrefix::create().await,
+            RedisTestPrefix::create().await,
+        ) else {
+            return;
+        };
+        let client = redis::Client::open(mine.url.as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        for key in [
+            format!("{}a", mine.prefix),
+            format!("{}b", mine.prefix),
+            format!("{}a", other.prefix),
+        ] {
+            redis::cmd("SET")
+                .arg(&key)
+                .arg(1)
+                .query_async::<()>(&mut conn)
+                .await
+                .unwrap();
+        }
+        mine.clear().await.unwrap();
+        let left: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}*", mine.prefix))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(left.is_empty(), "{left:?}");
+        let kept: Option<i64> = redis::cmd("GET")
+            .arg(format!("{}a", other.prefix))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(kept, Some(1), "another test's key stays");
+        mine.drop_keys().await;
+        other.drop_keys().await;
+    }
 
     #[test]
     fn the_database_of_a_url_is_replaced_and_options_kept() {

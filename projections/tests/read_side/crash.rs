@@ -18,12 +18,16 @@ use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{
-    init_logs, meetup_created, question_posted, test_worker_settings, vote, Setup,
+    eventually, init_logs, meetup_created, per_adapter_set, question_posted, test_worker_settings,
+    vote, AdapterSet, EventStore, Setup,
 };
 
 const CHILD_ENV: &str = "QICOO_TEST_PROJECTOR_CONFIG";
+/// The test the crash test's projectors run, but for the adapter set's name.
 const KILLED: &str =
     "crash::projectors_killed_at_random_moments_neither_lose_nor_double_count_a_like";
+/// How long a projector may take to start and make progress.
+const WAIT: Duration = Duration::from_secs(120);
 const TAKEOVER: &str = "crash::when_the_active_projector_dies_the_standby_takes_over";
 
 /// How many vote events the crash test appends (`QICOO_CRASH_EVENTS`).
@@ -176,7 +180,7 @@ async fn assert_likes_match_the_store(
             .iter()
             .map(|q| (*q, in_store.get(q).copied().unwrap_or(0)))
             .collect();
-        let matched = crate::support::eventually(Duration::from_secs(120), || async {
+        let matched = eventually(WAIT, || async {
             let board = queries
                 .leaderboard(meetup, 100, &Viewer::default())
                 .await
@@ -210,45 +214,65 @@ async fn seed(setup: &Setup) -> (MeetupId, Vec<QuestionId>) {
     (meetup, questions)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn projectors_killed_at_random_moments_neither_lose_nor_double_count_a_like() {
-    run_as_projector_if_asked().await;
-    init_logs();
-    for setup in Setup::all().await {
-        // Migrations run here, before any child races to run them.
-        drop(setup.read_side().await);
-        let setup = Arc::new(setup);
-        let (meetup, questions) = seed(&setup).await;
-        let writer = tokio::spawn(pour_votes(
-            setup.clone(),
-            meetup,
-            questions.clone(),
-            crash_events(),
-        ));
-        let mut kills = 0;
-        while !writer.is_finished() {
-            let projector = Projector::start(&setup.config, KILLED);
-            let pause = rand::thread_rng().gen_range(200..1500);
-            tokio::time::sleep(Duration::from_millis(pause)).await;
-            projector.kill();
-            kills += 1;
-        }
-        writer.await.expect("writer finishes");
-        let projector = Projector::start(&setup.config, KILLED);
-        assert_likes_match_the_store(&setup, meetup, &questions, setup.events.is_postgres()).await;
+/// The largest position the read model has applied, as stored (read by a
+/// read side that runs no projector of its own).
+async fn applied(observer: &ReadSide) -> i64 {
+    observer
+        .status()
+        .await
+        .iter()
+        .find(|s| s.name == "read_model")
+        .and_then(|s| s.checkpoint)
+        .unwrap_or(0)
+}
+
+per_adapter_set!(
+    Setup::of => #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    projectors_killed_at_random_moments_neither_lose_nor_double_count_a_like,
+    before run_as_projector_if_asked
+);
+async fn projectors_killed_at_random_moments_neither_lose_nor_double_count_a_like(setup: Setup) {
+    // Migrations run here, before any child races to run them.
+    let observer = setup.read_side().await;
+    let child = format!("{KILLED}::{}", setup.set.test_name());
+    let setup = Arc::new(setup);
+    let (meetup, questions) = seed(&setup).await;
+    let writer = tokio::spawn(pour_votes(
+        setup.clone(),
+        meetup,
+        questions.clone(),
+        crash_events(),
+    ));
+    let mut kills = 0;
+    while !writer.is_finished() {
+        // Each projector is killed once it has applied a random number of
+        // further events (or the votes stopped coming), wherever in a batch
+        // it is by then.
+        let target = applied(&observer).await + rand::thread_rng().gen_range(1..=300);
+        let projector = Projector::start(&setup.config, &child);
+        eventually(WAIT, || async {
+            (writer.is_finished() || applied(&observer).await >= target).then_some(())
+        })
+        .await
+        .expect("a started projector applies events");
         projector.kill();
-        eprintln!("{}: {kills} projector kills", setup.name());
-        assert!(kills > 0);
-        if let Ok(setup) = Arc::try_unwrap(setup) {
-            setup.drop_all().await;
-        }
+        kills += 1;
+    }
+    writer.await.expect("writer finishes");
+    let projector = Projector::start(&setup.config, &child);
+    assert_likes_match_the_store(&setup, meetup, &questions, setup.set == AdapterSet::Scaled).await;
+    projector.kill();
+    eprintln!("{}: {kills} projector kills", setup.name());
+    assert!(kills > 0);
+    drop(observer);
+    if let Ok(setup) = Arc::try_unwrap(setup) {
+        setup.drop_all().await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_active_projector_dies_the_standby_takes_over() {
     run_as_projector_if_asked().await;
-    init_logs();
     let Some(setup) = Setup::scaled().await else {
         return;
     };
@@ -262,8 +286,8 @@ async fn when_the_active_projector_dies_the_standby_takes_over() {
     let second = Projector::start(&setup.config, TAKEOVER);
     // The second one stands by: exactly one holder of each projection's lock.
     let pool = match &setup.events {
-        crate::support::EventStore::Postgres { pool, .. } => pool.clone(),
-        crate::support::EventStore::Sqlite { .. } => unreachable!("scaled setup"),
+        EventStore::Postgres { pool, .. } => pool.clone(),
+        EventStore::Sqlite { .. } => unreachable!("scaled setup"),
     };
     let leaders = || async {
         let n: i64 = sqlx::query_scalar(
@@ -277,7 +301,23 @@ async fn when_the_active_projector_dies_the_standby_takes_over() {
         .expect("pg_locks");
         n
     };
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Standing by shows as sessions that asked for a lock and hold none.
+    let standing_by = || async {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity a
+             WHERE a.datname = current_database()
+               AND a.query = 'SELECT pg_try_advisory_lock($1)'
+               AND NOT EXISTS (SELECT 1 FROM pg_locks l
+                               WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.granted)",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("pg_stat_activity");
+        n
+    };
+    eventually(WAIT, || async { (standing_by().await >= 2).then_some(()) })
+        .await
+        .expect("the second projector asks for both locks");
     assert_eq!(
         leaders().await,
         2,

@@ -2,7 +2,9 @@
 //! its own stores (a temporary SQLite file, a fresh Postgres and MariaDB
 //! database, a fresh Redis prefix), so they run in parallel; the scaled-out
 //! cases are skipped with a message when a service is down, except under
-//! `CI=true`.
+//! `CI=true`. A test that holds for both adapter sets is declared once per
+//! set, as `…::embedded` and `…::scaled` (see `support::per_adapter_set!`), so
+//! a failure names the adapters that broke.
 
 #![allow(clippy::unwrap_used)]
 

@@ -10,7 +10,8 @@ use qicoo_projections::{QuestionQuery, ReadSideError, Viewer};
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{
-    init_logs, meetup_created, pg_insert, question_posted, vote, EventStore, Setup,
+    assert_reaches, eventually, meetup_created, per_adapter_set, pg_insert, question_posted, vote,
+    EventStore, Setup,
 };
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -34,184 +35,175 @@ async fn seed(setup: &Setup, votes: usize) -> (MeetupId, Vec<QuestionId>, i64) {
     (m, qs, last)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_replay_rebuilds_into_fresh_tables_while_the_old_ones_serve_then_swaps_them_in() {
-    init_logs();
-    for setup in Setup::all().await {
-        let read_side = Arc::new(setup.read_side().await);
-        let cancel = CancellationToken::new();
-        let workers = read_side.spawn_projectors(cancel.clone());
-        let queries = read_side.queries();
-        let (m, qs, last) = seed(&setup, 600).await;
-        assert!(queries.wait_for_position(last, WAIT).await.expect("waits") >= last);
+per_adapter_set!(
+    Setup::of => #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    a_replay_rebuilds_into_fresh_tables_while_the_old_ones_serve_then_swaps_them_in
+);
+async fn a_replay_rebuilds_into_fresh_tables_while_the_old_ones_serve_then_swaps_them_in(
+    setup: Setup,
+) {
+    let running = setup.start().await;
+    let read_side = running.read_side.clone();
+    let queries = running.queries();
+    let (m, qs, last) = seed(&setup, 600).await;
+    assert_reaches(queries.as_ref(), last, WAIT).await;
 
-        // Queries and new events keep flowing during the replay.
-        let busy = {
-            let queries = queries.clone();
-            tokio::spawn(async move {
-                let mut answered = 0;
-                for _ in 0..50 {
-                    let page = queries
-                        .questions(m, &QuestionQuery::default())
-                        .await
-                        .expect("queries work during a replay");
-                    assert_eq!(page.items.len(), 8);
-                    answered += 1;
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-                answered
-            })
-        };
-        let mut progress = Vec::new();
-        let replaying = read_side.replay(
-            None,
-            |name, done, total| progress.push((name.to_owned(), done, total)),
-            CancellationToken::new(),
-        );
-        let more = async {
-            let mut last = 0;
-            for q in &qs {
-                last = setup
-                    .events
-                    .append(&[vote(m, *q, ParticipantId::new(), true)])
-                    .await[0];
+    // Queries and new events keep flowing during the replay.
+    let busy = {
+        let queries = queries.clone();
+        tokio::spawn(async move {
+            let mut answered = 0;
+            for _ in 0..50 {
+                let page = queries
+                    .questions(m, &QuestionQuery::default())
+                    .await
+                    .expect("queries work during a replay");
+                assert_eq!(page.items.len(), 8);
+                answered += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
-            last
-        };
-        let (replayed, last) = tokio::join!(replaying, more);
-        let replayed = replayed.expect("replay succeeds");
-        assert_eq!(busy.await.expect("queries ran"), 50);
-        // The in-memory leaderboard lives in each serving process: a replay
-        // has nothing of it to rebuild, and says so.
-        let rebuilt: &[&str] = if setup.events.is_postgres() {
-            &["read_model", "leaderboard"]
-        } else {
-            &["read_model"]
-        };
-        assert_eq!(
-            replayed
-                .iter()
-                .filter(|r| matches!(r, qicoo_projections::Replayed::Rebuilt { .. }))
-                .count(),
-            rebuilt.len(),
-            "{}: {replayed:?}",
-            setup.name()
-        );
-        for name in rebuilt.iter().copied() {
-            let (_, done, total) = progress
-                .iter()
-                .rfind(|(n, _, _)| n == name)
-                .cloned()
-                .expect("progress reported");
-            assert!(done >= 600 && done == total, "{name}: {done} of {total}");
-        }
-
-        assert!(queries.wait_for_position(last, WAIT).await.expect("waits") >= last);
-        let in_store = setup.events.likes_in_store().await;
-        let matched = crate::support::eventually(WAIT, || async {
-            let page = queries.questions(m, &QuestionQuery::default()).await.ok()?;
-            let board = queries.leaderboard(m, 100, &Viewer::default()).await.ok()?;
-            let right = |items: &[qicoo_projections::QuestionView]| {
-                items.len() == 8 && items.iter().all(|q| in_store.get(&q.id) == Some(&q.likes))
-            };
-            (right(&page.items) && right(&board.items)).then_some(())
+            answered
         })
-        .await;
-        assert!(
-            matched.is_some(),
-            "{}: rebuilt state matches the store",
-            setup.name()
-        );
-
-        cancel.cancel();
-        workers.await.expect("workers stop");
-        drop(read_side);
-        setup.drop_all().await;
+    };
+    let mut progress = Vec::new();
+    let replaying = read_side.replay(
+        None,
+        |name, done, total| progress.push((name.to_owned(), done, total)),
+        CancellationToken::new(),
+    );
+    let more = async {
+        let mut last = 0;
+        for q in &qs {
+            last = setup
+                .events
+                .append(&[vote(m, *q, ParticipantId::new(), true)])
+                .await[0];
+        }
+        last
+    };
+    let (replayed, last) = tokio::join!(replaying, more);
+    let replayed = replayed.expect("replay succeeds");
+    assert_eq!(busy.await.expect("queries ran"), 50);
+    // The in-memory leaderboard lives in each serving process: a replay has
+    // nothing of it to rebuild, and says so.
+    let rebuilt: &[&str] = if setup.config.redis_url.is_some() {
+        &["read_model", "leaderboard"]
+    } else {
+        &["read_model"]
+    };
+    assert_eq!(
+        replayed
+            .iter()
+            .filter(|r| matches!(r, qicoo_projections::Replayed::Rebuilt { .. }))
+            .count(),
+        rebuilt.len(),
+        "{}: {replayed:?}",
+        setup.name()
+    );
+    for name in rebuilt.iter().copied() {
+        let (_, done, total) = progress
+            .iter()
+            .rfind(|(n, _, _)| n == name)
+            .cloned()
+            .expect("progress reported");
+        assert!(done >= 600 && done == total, "{name}: {done} of {total}");
     }
+
+    assert_reaches(queries.as_ref(), last, WAIT).await;
+    let in_store = setup.events.likes_in_store().await;
+    let matched = eventually(WAIT, || async {
+        let page = queries.questions(m, &QuestionQuery::default()).await.ok()?;
+        let board = queries.leaderboard(m, 100, &Viewer::default()).await.ok()?;
+        let right = |items: &[qicoo_projections::QuestionView]| {
+            items.len() == 8 && items.iter().all(|q| in_store.get(&q.id) == Some(&q.likes))
+        };
+        (right(&page.items) && right(&board.items)).then_some(())
+    })
+    .await;
+    assert!(
+        matched.is_some(),
+        "{}: rebuilt state matches the store",
+        setup.name()
+    );
+
+    drop(read_side);
+    running.stop().await;
+    setup.drop_all().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_second_replay_is_refused_while_one_runs() {
-    init_logs();
-    for setup in Setup::all().await {
-        let read_side = Arc::new(setup.read_side().await);
-        seed(&setup, 300).await;
-        let (started_tx, started_rx) = mpsc::channel::<()>();
-        let (go_tx, go_rx) = mpsc::channel::<()>();
-        let first = {
-            let read_side = read_side.clone();
-            tokio::spawn(async move {
-                let mut signalled = false;
-                read_side
-                    .replay(
-                        Some("read_model"),
-                        move |_, _, _| {
-                            if !signalled {
-                                signalled = true;
-                                let _ = started_tx.send(());
-                                // Holds the replay (and its lock) until told,
-                                // handing this worker's other tasks to another
-                                // thread meanwhile.
-                                tokio::task::block_in_place(|| {
-                                    let _ = go_rx.recv_timeout(Duration::from_secs(60));
-                                });
-                            }
-                        },
-                        CancellationToken::new(),
-                    )
-                    .await
-            })
-        };
-        tokio::task::spawn_blocking(move || started_rx.recv_timeout(Duration::from_secs(60)))
-            .await
-            .expect("joins")
-            .expect("first replay started");
-        let second = read_side
-            .replay(Some("read_model"), |_, _, _| {}, CancellationToken::new())
-            .await;
-        assert!(
-            matches!(second, Err(ReadSideError::ReplayRunning)),
-            "{}: {second:?}",
-            setup.name()
-        );
-        go_tx.send(()).expect("first replay waits");
-        first.await.expect("joins").expect("first replay succeeds");
-        // Once it is done, a replay may run again.
-        read_side
-            .replay(Some("read_model"), |_, _, _| {}, CancellationToken::new())
-            .await
-            .expect("replays again");
-        let unknown = read_side
-            .replay(Some("nope"), |_, _, _| {}, CancellationToken::new())
-            .await;
-        assert!(matches!(unknown, Err(ReadSideError::Config(_))));
-        drop(read_side);
-        setup.drop_all().await;
-    }
+per_adapter_set!(
+    Setup::of => #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    a_second_replay_is_refused_while_one_runs
+);
+async fn a_second_replay_is_refused_while_one_runs(setup: Setup) {
+    let read_side = Arc::new(setup.read_side().await);
+    seed(&setup, 300).await;
+    let (started_tx, started_rx) = mpsc::channel::<()>();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let first = {
+        let read_side = read_side.clone();
+        tokio::spawn(async move {
+            let mut signalled = false;
+            read_side
+                .replay(
+                    Some("read_model"),
+                    move |_, _, _| {
+                        if !signalled {
+                            signalled = true;
+                            let _ = started_tx.send(());
+                            // Holds the replay (and its lock) until told,
+                            // handing this worker's other tasks to another
+                            // thread meanwhile.
+                            tokio::task::block_in_place(|| {
+                                let _ = go_rx.recv_timeout(Duration::from_secs(60));
+                            });
+                        }
+                    },
+                    CancellationToken::new(),
+                )
+                .await
+        })
+    };
+    tokio::task::spawn_blocking(move || started_rx.recv_timeout(Duration::from_secs(60)))
+        .await
+        .expect("joins")
+        .expect("first replay started");
+    let second = read_side
+        .replay(Some("read_model"), |_, _, _| {}, CancellationToken::new())
+        .await;
+    assert!(
+        matches!(second, Err(ReadSideError::ReplayRunning)),
+        "{}: {second:?}",
+        setup.name()
+    );
+    go_tx.send(()).expect("first replay waits");
+    first.await.expect("joins").expect("first replay succeeds");
+    // Once it is done, a replay may run again.
+    read_side
+        .replay(Some("read_model"), |_, _, _| {}, CancellationToken::new())
+        .await
+        .expect("replays again");
+    let unknown = read_side
+        .replay(Some("nope"), |_, _, _| {}, CancellationToken::new())
+        .await;
+    assert!(matches!(unknown, Err(ReadSideError::Config(_))));
+    drop(read_side);
+    setup.drop_all().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_position_is_not_reached_while_a_lower_one_is_still_uncommitted() {
-    init_logs();
     let Some(setup) = Setup::scaled().await else {
         return;
     };
-    let read_side = setup.read_side().await;
-    let cancel = CancellationToken::new();
-    let workers = read_side.spawn_projectors(cancel.clone());
-    let queries = read_side.queries();
+    let running = setup.start().await;
+    let queries = running.queries();
     let m = MeetupId::new();
     let created = setup
         .events
         .append(&[meetup_created(m, "RYW234", false)])
         .await[0];
-    assert!(
-        queries
-            .wait_for_position(created, WAIT)
-            .await
-            .expect("waits")
-            >= created
-    );
+    assert_reaches(queries.as_ref(), created, WAIT).await;
 
     let EventStore::Postgres { pool, .. } = &setup.events else {
         unreachable!("scaled setup");
@@ -241,8 +233,7 @@ async fn a_position_is_not_reached_while_a_lower_one_is_still_uncommitted() {
     );
 
     open.commit().await.expect("commit");
-    let reached = queries.wait_for_position(later, WAIT).await.expect("waits");
-    assert!(reached >= later);
+    assert_reaches(queries.as_ref(), later, WAIT).await;
     let page = queries
         .questions(m, &QuestionQuery::default())
         .await
@@ -254,7 +245,6 @@ async fn a_position_is_not_reached_while_a_lower_one_is_still_uncommitted() {
     );
     assert!(page.position >= later);
 
-    cancel.cancel();
-    workers.await.expect("workers stop");
+    running.stop().await;
     setup.drop_all().await;
 }

@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use qicoo_domain::{MeetupId, ParticipantId, QuestionId};
 use qicoo_projections::{ProjectionStatus, ReadSide, WorkerState};
-use tokio_util::sync::CancellationToken;
 
-use crate::support::{eventually, init_logs, meetup_created, question_posted, Setup};
+use crate::support::{
+    assert_reaches, eventually, meetup_created, per_adapter_set, question_posted, Running, Setup,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -22,79 +23,72 @@ async fn until_states(read_side: &ReadSide, want: WorkerState) -> Option<Vec<Pro
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn status_reports_each_projection_with_its_checkpoint_and_lag() {
-    init_logs();
-    for setup in Setup::all().await {
-        let read_side = setup.read_side().await;
-        let m = MeetupId::new();
-        let positions = setup
-            .events
-            .append(&[
-                meetup_created(m, "STAT22", false),
-                question_posted(m, QuestionId::new(), ParticipantId::new(), false),
-            ])
-            .await;
-        let head = *positions.last().expect("appended");
+per_adapter_set!(
+    Setup::of => #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    status_reports_each_projection_with_its_checkpoint_and_lag
+);
+async fn status_reports_each_projection_with_its_checkpoint_and_lag(setup: Setup) {
+    let read_side = setup.read_side().await;
+    let m = MeetupId::new();
+    let positions = setup
+        .events
+        .append(&[
+            meetup_created(m, "STAT22", false),
+            question_posted(m, QuestionId::new(), ParticipantId::new(), false),
+        ])
+        .await;
+    let head = *positions.last().expect("appended");
 
-        let idle = read_side.status().await;
-        assert_eq!(idle.len(), 2);
-        for status in &idle {
-            assert_eq!(status.state, WorkerState::NotRunning, "{}", setup.name());
-            assert_eq!(status.lag, Some(head - status.checkpoint.unwrap_or(0)));
-        }
-
-        let cancel = CancellationToken::new();
-        let workers = read_side.spawn_projectors(cancel.clone());
-        let caught_up = eventually(WAIT, || async {
-            let status = read_side.status().await;
-            status
-                .iter()
-                .all(|s| s.state == WorkerState::Active && s.lag == Some(0))
-                .then_some(status)
-        })
-        .await
-        .expect("both projections catch up");
-        for status in caught_up {
-            assert_eq!(
-                status.checkpoint,
-                Some(head),
-                "{}: {}",
-                setup.name(),
-                status.name
-            );
-            assert_eq!(status.watermark, Some(head));
-            assert_eq!(status.error, None);
-        }
-        assert!(!read_side.any_failed());
-
-        cancel.cancel();
-        tokio::time::timeout(WAIT, workers)
-            .await
-            .expect("workers stop on cancellation")
-            .expect("workers");
-        assert_eq!(states(&read_side).await, vec![WorkerState::Stopped; 2]);
-        setup.drop_all().await;
+    let idle = read_side.status().await;
+    assert_eq!(idle.len(), 2);
+    for status in &idle {
+        assert_eq!(status.state, WorkerState::NotRunning, "{}", setup.name());
+        assert_eq!(status.lag, Some(head - status.checkpoint.unwrap_or(0)));
     }
+
+    let running = Running::spawn(read_side);
+    let caught_up = eventually(WAIT, || async {
+        let status = running.read_side.status().await;
+        status
+            .iter()
+            // The watermark may follow the checkpoint by one idle step.
+            .all(|s| {
+                s.state == WorkerState::Active && s.lag == Some(0) && s.watermark == Some(head)
+            })
+            .then_some(status)
+    })
+    .await
+    .expect("both projections catch up");
+    for status in caught_up {
+        assert_eq!(
+            status.checkpoint,
+            Some(head),
+            "{}: {}",
+            setup.name(),
+            status.name
+        );
+        assert_eq!(status.watermark, Some(head));
+        assert_eq!(status.error, None);
+    }
+    assert!(!running.read_side.any_failed());
+
+    let read_side = running.stop().await;
+    assert_eq!(states(&read_side).await, vec![WorkerState::Stopped; 2]);
+    setup.drop_all().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_stopping_on_request_hands_its_projection_to_the_standby() {
-    init_logs();
     let Some(setup) = Setup::scaled().await else {
         return;
     };
-    let first = setup.read_side().await;
-    let second = setup.read_side().await;
-    let stop_first = CancellationToken::new();
-    let first_workers = first.spawn_projectors(stop_first.clone());
-    until_states(&first, WorkerState::Active)
+    let first = setup.start().await;
+    until_states(&first.read_side, WorkerState::Active)
         .await
         .expect("first leads");
 
-    let stop_second = CancellationToken::new();
-    let second_workers = second.spawn_projectors(stop_second.clone());
-    until_states(&second, WorkerState::Standby)
+    let second = setup.start().await;
+    until_states(&second.read_side, WorkerState::Standby)
         .await
         .expect("second stands by");
 
@@ -104,20 +98,10 @@ async fn a_worker_stopping_on_request_hands_its_projection_to_the_standby() {
         .append(&[meetup_created(m, "HAND22", false)])
         .await[0];
     let queries = second.queries();
-    assert!(
-        queries
-            .wait_for_position(created, WAIT)
-            .await
-            .expect("waits")
-            >= created
-    );
+    assert_reaches(queries.as_ref(), created, WAIT).await;
 
-    stop_first.cancel();
-    tokio::time::timeout(WAIT, first_workers)
-        .await
-        .expect("first stops")
-        .expect("workers");
-    until_states(&second, WorkerState::Active)
+    first.stop().await;
+    until_states(&second.read_side, WorkerState::Active)
         .await
         .expect("second takes over");
     let posted = setup
@@ -129,32 +113,19 @@ async fn a_worker_stopping_on_request_hands_its_projection_to_the_standby() {
             false,
         )])
         .await[0];
-    assert!(
-        queries
-            .wait_for_position(posted, WAIT)
-            .await
-            .expect("waits")
-            >= posted
-    );
+    assert_reaches(queries.as_ref(), posted, WAIT).await;
 
-    stop_second.cancel();
-    tokio::time::timeout(WAIT, second_workers)
-        .await
-        .expect("second stops")
-        .expect("workers");
-    drop((first, second));
+    second.stop().await;
     setup.drop_all().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_that_cannot_be_reached_is_retried_and_reported_not_failed() {
-    init_logs();
     let mut setup = Setup::embedded().await;
     // Nothing listens on port 1: every leaderboard write is refused.
     setup.config.redis_url = Some("redis://127.0.0.1:1".into());
-    let read_side = setup.read_side().await;
-    let cancel = CancellationToken::new();
-    let workers = read_side.spawn_projectors(cancel.clone());
+    let running = setup.start().await;
+    let read_side = &running.read_side;
     let m = MeetupId::new();
     let created = setup
         .events
@@ -175,24 +146,15 @@ async fn a_store_that_cannot_be_reached_is_retried_and_reported_not_failed() {
     );
     // The other projection is not held up.
     let queries = read_side.queries();
-    assert!(
-        queries
-            .wait_for_position(created, WAIT)
-            .await
-            .expect("waits")
-            >= created
-    );
+    assert_reaches(queries.as_ref(), created, WAIT).await;
     let unavailable = queries.leaderboard(m, 10, &Default::default()).await;
     assert!(
         matches!(&unavailable, Err(e) if e.is_unavailable()),
         "{unavailable:?}"
     );
 
-    cancel.cancel();
-    tokio::time::timeout(WAIT, workers)
-        .await
-        .expect("workers stop even while retrying")
-        .expect("workers");
+    // Workers stop even while retrying.
+    running.stop().await;
     setup.drop_all().await;
 }
 

@@ -1,24 +1,28 @@
 //! Test support: throw-away event stores (SQLite file or Postgres database)
 //! with events appended straight into the `events` table, the read-side
-//! configurations that go with them, and builders of domain events.
+//! configurations that go with them, builders of domain events, the macro
+//! that declares a test per adapter set, and waits on observable state
+//! (positions, projection status) in place of sleeps.
 
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use qicoo_domain::{
     metadata, MeetupEvent, MeetupId, OrganizerKeyHash, ParticipantId, QuestionEvent, QuestionId,
     VoteEvent,
 };
-use qicoo_projections::{ReadSide, ReadSideConfig, WorkerSettings};
+use qicoo_projections::{ReadQueries, ReadSide, ReadSideConfig, WorkerSettings};
 use qicoo_testkit::{MySqlTestDb, PgTestDb, RedisTestPrefix};
 use serde_json::{json, Value};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{PgPool, SqlitePool};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
-/// Logs to stderr when `TEST_LOG` is set.
+/// Logs to stderr when `TEST_LOG` is set (every [`Setup`] calls it).
 pub fn init_logs() {
     if std::env::var_os("TEST_LOG").is_some() {
         let _ = tracing_subscriber::fmt()
@@ -223,10 +227,6 @@ impl EventStore {
         }
     }
 
-    pub fn is_postgres(&self) -> bool {
-        matches!(self, Self::Postgres { .. })
-    }
-
     /// Appends events in one transaction; returns their global positions.
     pub async fn append(&self, events: &[Ev]) -> Vec<i64> {
         match self {
@@ -325,10 +325,75 @@ pub async fn pg_insert(tx: &mut sqlx::PgConnection, ev: &Ev) -> i64 {
     .expect("insert event")
 }
 
+/// The two adapter sets a deployment runs with, each test's name ending in
+/// the one it ran against (see [`per_adapter_set!`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdapterSet {
+    /// SQLite event store and read model, in-memory leaderboard and change
+    /// stream.
+    Embedded,
+    /// Postgres event store, MariaDB read model, Redis leaderboard and change
+    /// stream.
+    Scaled,
+}
+
+impl AdapterSet {
+    /// The last segment of the name of a test run against this set, as
+    /// [`per_adapter_set!`] declares it.
+    pub fn test_name(self) -> &'static str {
+        match self {
+            Self::Embedded => "embedded",
+            Self::Scaled => "scaled",
+        }
+    }
+}
+
+/// Declares one test per adapter set, so that a failure names the adapters
+/// that broke: `name::embedded` and `name::scaled` each call the async
+/// function `name` of the calling module with the fixture that
+/// `fixture(AdapterSet)` makes, and are skipped when it makes none (a
+/// service down outside CI). A `before` function, when given, runs first,
+/// ahead of any fixture.
+///
+/// ```ignore
+/// per_adapter_set!(
+///     Setup::of => #[tokio::test]
+///     questions_sort_by_likes
+/// );
+/// async fn questions_sort_by_likes(setup: Setup) { … }
+/// ```
+macro_rules! per_adapter_set {
+    ($fixture:path => $(#[$attr:meta])* $name:ident $(, before $before:path)?) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $(#[$attr])*
+            async fn embedded() {
+                $($before().await;)?
+                if let Some(fixture) = $fixture($crate::support::AdapterSet::Embedded).await {
+                    super::$name(fixture).await;
+                }
+            }
+
+            $(#[$attr])*
+            async fn scaled() {
+                $($before().await;)?
+                if let Some(fixture) = $fixture($crate::support::AdapterSet::Scaled).await {
+                    super::$name(fixture).await;
+                }
+            }
+        }
+    };
+}
+pub(crate) use per_adapter_set;
+
 /// The stores of one read-side setup, dropped together.
 pub struct Setup {
     pub events: EventStore,
     pub config: ReadSideConfig,
+    /// Which adapters these are.
+    pub set: AdapterSet,
     mysql: Option<MySqlTestDb>,
     redis: Option<RedisTestPrefix>,
 }
@@ -343,15 +408,26 @@ pub fn test_worker_settings() -> WorkerSettings {
 }
 
 impl Setup {
+    /// The stores of `set`, or `None` when a service it needs is down
+    /// (outside CI).
+    pub async fn of(set: AdapterSet) -> Option<Self> {
+        match set {
+            AdapterSet::Embedded => Some(Self::embedded().await),
+            AdapterSet::Scaled => Self::scaled().await,
+        }
+    }
+
     /// The embedded default: SQLite for events and read model, leaderboard
     /// in memory.
     pub async fn embedded() -> Self {
+        init_logs();
         let events = EventStore::sqlite().await;
         let mut config = ReadSideConfig::new(events.url());
         config.worker = test_worker_settings();
         Self {
             events,
             config,
+            set: AdapterSet::Embedded,
             mysql: None,
             redis: None,
         }
@@ -360,6 +436,7 @@ impl Setup {
     /// Scaled out: Postgres, MariaDB, Redis. `None` when a service is down
     /// (outside CI).
     pub async fn scaled() -> Option<Self> {
+        init_logs();
         let events = EventStore::postgres().await?;
         let Some(mysql) = MySqlTestDb::create().await else {
             events.drop_store().await;
@@ -378,26 +455,16 @@ impl Setup {
         Some(Self {
             events,
             config,
+            set: AdapterSet::Scaled,
             mysql: Some(mysql),
             redis: Some(redis),
         })
     }
 
-    /// Both setups, the embedded one always, the scaled one when its services
-    /// are up.
-    pub async fn all() -> Vec<Self> {
-        let mut setups = vec![Self::embedded().await];
-        if let Some(scaled) = Self::scaled().await {
-            setups.push(scaled);
-        }
-        setups
-    }
-
     pub fn name(&self) -> &'static str {
-        if self.events.is_postgres() {
-            "postgres+mysql+redis"
-        } else {
-            "sqlite+memory"
+        match self.set {
+            AdapterSet::Embedded => "sqlite+memory",
+            AdapterSet::Scaled => "postgres+mysql+redis",
         }
     }
 
@@ -405,6 +472,19 @@ impl Setup {
         ReadSide::connect(self.config.clone())
             .await
             .expect("read side connects")
+    }
+
+    /// A read side of these stores with its projectors running.
+    pub async fn start(&self) -> Running {
+        Running::spawn(self.read_side().await)
+    }
+
+    /// Deletes the leaderboard's keys, as a Redis that restarted empty would
+    /// have lost them (nothing to delete without Redis).
+    pub async fn clear_redis(&self) {
+        if let Some(redis) = &self.redis {
+            redis.clear().await.expect("deletes the Redis keys");
+        }
     }
 
     pub async fn drop_all(self) {
@@ -415,6 +495,74 @@ impl Setup {
         if let Some(redis) = self.redis {
             redis.drop_keys().await;
         }
+    }
+}
+
+/// A read side whose projectors run until [`Running::stop`].
+pub struct Running {
+    pub read_side: Arc<ReadSide>,
+    cancel: CancellationToken,
+    workers: JoinHandle<()>,
+}
+
+impl Running {
+    /// Starts the projectors of `read_side`.
+    pub fn spawn(read_side: ReadSide) -> Self {
+        let read_side = Arc::new(read_side);
+        let cancel = CancellationToken::new();
+        let workers = read_side.spawn_projectors(cancel.clone());
+        Self {
+            read_side,
+            cancel,
+            workers,
+        }
+    }
+
+    /// The queries of the read side.
+    pub fn queries(&self) -> Arc<dyn ReadQueries> {
+        self.read_side.queries()
+    }
+
+    /// Stops the projectors and waits until they have (their batch done and
+    /// their locks released); the read side stays, to be looked at.
+    pub async fn stop(self) -> Arc<ReadSide> {
+        self.cancel.cancel();
+        tokio::time::timeout(Duration::from_secs(60), self.workers)
+            .await
+            .expect("workers stop on cancellation")
+            .expect("workers");
+        self.read_side
+    }
+}
+
+/// Waits until the read model answers for `position` (read-your-writes),
+/// failing the test when it does not within `timeout`.
+pub async fn assert_reaches(queries: &dyn ReadQueries, position: i64, timeout: Duration) {
+    let reached = queries
+        .wait_for_position(position, timeout)
+        .await
+        .expect("waits");
+    assert!(reached >= position, "reached {reached}, wanted {position}");
+}
+
+/// Waits until every projection of `read_side` has applied everything up to
+/// `position` (its watermark reached it), failing the test when one has not
+/// within `timeout`. Unlike [`assert_reaches`], this waits for the
+/// leaderboard too.
+pub async fn wait_until_applied(read_side: &ReadSide, position: i64, timeout: Duration) {
+    let applied = eventually(timeout, || async {
+        let status = read_side.status().await;
+        status
+            .iter()
+            .all(|s| s.watermark.is_some_and(|w| w >= position))
+            .then_some(())
+    })
+    .await;
+    if applied.is_none() {
+        panic!(
+            "not every projection applied position {position}: {:?}",
+            read_side.status().await
+        );
     }
 }
 
