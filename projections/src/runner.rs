@@ -404,14 +404,19 @@ impl Worker {
                     }
                     Err(e) => Err(StepError::from(e)),
                 },
-                Some(cp) => step(
-                    self.projection.as_ref(),
-                    self.feed.as_ref(),
-                    cp,
-                    self.settings.batch_size,
-                )
-                .await
-                .inspect(|_| self.report(cp.as_ref())),
+                Some(cp) => {
+                    let outcome = step(
+                        self.projection.as_ref(),
+                        self.feed.as_ref(),
+                        cp,
+                        self.settings.batch_size,
+                    )
+                    .await;
+                    // Also after a failure: a batch may have applied the
+                    // events before a bad one, and the status must say so.
+                    self.report(cp.as_ref());
+                    outcome
+                }
             };
             match &outcome {
                 Ok(Step::Applied(events)) => {
