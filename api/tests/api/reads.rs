@@ -286,3 +286,85 @@ async fn command_answers_match_what_a_read_right_after_returns(app: &TestApp) {
     }
 }
 both!(command_answers_match_what_a_read_right_after_returns);
+
+/// Queries read only the read model: with the event store cut off, the
+/// organizer's key is still recognised (its hash is in the read model) and
+/// the moderation queue still shows, while attendees still see only what is
+/// public.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn organizer_views_answer_from_the_read_model_while_the_event_store_is_unreachable() {
+    use clap::Parser;
+
+    let Some(services) = crate::support::ScaledServices::create().await else {
+        return;
+    };
+    let target = services
+        .pg
+        .url
+        .trim_start_matches("postgres://")
+        .split(['@', '/'])
+        .nth(1)
+        .expect("host:port")
+        .to_owned();
+    let proxy = crate::proxy::Proxy::start(target.parse().expect("socket address")).await;
+    let through_proxy = services.pg.url.replace(&target, &proxy.addr.to_string());
+    let mut argv = vec![
+        "qicoo".to_owned(),
+        "--secret".to_owned(),
+        crate::support::TEST_SECRET.to_owned(),
+    ];
+    argv.extend(services.argv("all"));
+    let at = argv
+        .iter()
+        .position(|a| a == "--event-store-url")
+        .expect("event store flag");
+    argv[at + 1] = through_proxy.clone();
+    let args = qicoo_api::config::Cli::try_parse_from(argv)
+        .expect("valid arguments")
+        .serve_args();
+    let app = crate::support::serve(
+        qicoo_api::serve::Qicoo::start(&args).await.expect("starts"),
+        None,
+        through_proxy,
+        None,
+        Some(services),
+    )
+    .await;
+
+    let meetup = app.create_meetup(true).await;
+    let author = app.participant().await;
+    let stranger = app.participant().await;
+    let response = app
+        .send(
+            Method::POST,
+            &format!("/meetups/{}/questions", meetup.id),
+            Some(&author),
+            Some(json!({"text": "Waiting for review?"})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let posted: Value = response.json().await.expect("json");
+    let position = posted["position"].as_i64().expect("position");
+    let queue = list(
+        &app,
+        &meetup,
+        &format!("min_position={position}"),
+        Some(&meetup.key),
+    )
+    .await;
+    assert_eq!(queue["items"][0]["status"], "pending", "{queue}");
+
+    proxy.cut();
+    let queue = list(&app, &meetup, "", Some(&meetup.key)).await;
+    assert_eq!(queue["items"].as_array().map(Vec::len), Some(1), "{queue}");
+    assert_eq!(queue["items"][0]["text"], "Waiting for review?");
+    let public = list(&app, &meetup, "", Some(&stranger)).await;
+    assert_eq!(
+        public["items"].as_array().map(Vec::len),
+        Some(0),
+        "{public}"
+    );
+
+    proxy.restore().await;
+    app.cleanup().await;
+}
