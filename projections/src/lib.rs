@@ -14,6 +14,7 @@ pub mod feed;
 pub mod leaderboard;
 mod publishing;
 pub mod queries;
+pub mod ranking;
 mod read_side;
 pub mod readmodel;
 pub mod runner;
@@ -28,6 +29,7 @@ pub use leaderboard::{
 pub use queries::{
     MeetupView, Page, QuestionQuery, QuestionView, ReadQueries, Sort, SqlQueries, Viewer, MAX_LIMIT,
 };
+pub use ranking::{is_ranked, rank_order, Rank};
 pub use read_side::{ReadSide, ReadSideConfig, PROJECTIONS};
 pub use readmodel::{SqlReadModel, READ_MODEL};
 pub use runner::{Projection, ProjectionStatus, WorkerSettings, WorkerState};
