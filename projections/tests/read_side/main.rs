@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod changes;
 mod crash;
 mod feed;
 mod fold;
