@@ -11,6 +11,7 @@ use qicoo_projections::changes::{Change, ChangeStream};
 use qicoo_projections::{QueryError, ReadQueries};
 use tokio::sync::{mpsc, OnceCell};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::room::{run_room, Joined, Room, RoomInput};
 
@@ -49,8 +50,11 @@ pub struct LiveHub {
     slots: Mutex<HashMap<MeetupId, Arc<Slot>>>,
     queries: Arc<dyn ReadQueries>,
     pub settings: LiveSettings,
-    /// Fires on shutdown: sessions close with 1001 (going away).
+    /// Fires on shutdown: sessions close with 1001 (going away), rooms and
+    /// the change-stream reader stop.
     pub shutdown: CancellationToken,
+    /// The reader and the rooms, so that shutdown can wait for them.
+    tasks: TaskTracker,
 }
 
 /// Why a client could not join.
@@ -63,6 +67,23 @@ pub enum JoinError {
 }
 
 impl LiveHub {
+    /// A hub with no reader of the change stream: its rooms only ever show
+    /// their first snapshot. What a node without WebSocket clients (the
+    /// projector role) has.
+    pub fn new(
+        queries: Arc<dyn ReadQueries>,
+        settings: LiveSettings,
+        shutdown: CancellationToken,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            slots: Mutex::new(HashMap::new()),
+            queries,
+            settings,
+            shutdown,
+            tasks: TaskTracker::new(),
+        })
+    }
+
     /// Starts the hub and its reader of `changes`.
     pub fn start(
         queries: Arc<dyn ReadQueries>,
@@ -70,14 +91,22 @@ impl LiveHub {
         settings: LiveSettings,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
-        let hub = Arc::new(Self {
-            slots: Mutex::new(HashMap::new()),
-            queries,
-            settings,
-            shutdown,
-        });
-        tokio::spawn(read_changes(hub.clone(), changes));
+        let hub = Self::new(queries, settings, shutdown);
+        hub.read(changes);
         hub
+    }
+
+    /// Starts this node's one reader of `changes`, from the read model's
+    /// position.
+    pub fn read(self: &Arc<Self>, changes: Arc<dyn ChangeStream>) {
+        self.tasks.spawn(read_changes(self.clone(), changes));
+    }
+
+    /// Waits until the reader and every room have stopped (they stop once
+    /// [`LiveHub::shutdown`] fires, rooms also when idle).
+    pub async fn stopped(&self) {
+        self.tasks.close();
+        self.tasks.wait().await;
     }
 
     fn slots(&self) -> MutexGuard<'_, HashMap<MeetupId, Arc<Slot>>> {
@@ -154,14 +183,20 @@ impl LiveHub {
             let idle_ticks = (Duration::from_secs(5).as_millis()
                 / self.settings.tick.as_millis().max(1))
             .max(1) as u32;
-            tokio::spawn(run_room(
-                task_room,
-                inbox,
-                self.queries.clone(),
-                self.settings.tick,
-                idle_ticks,
-                move || hub.retire_if_idle(meetup, &this_slot),
-            ));
+            let shutdown = self.shutdown.clone();
+            self.tasks.spawn(async move {
+                tokio::select! {
+                    () = run_room(
+                        task_room,
+                        inbox,
+                        hub.queries.clone(),
+                        hub.settings.tick,
+                        idle_ticks,
+                        || hub.retire_if_idle(meetup, &this_slot),
+                    ) => {}
+                    () = shutdown.cancelled() => {}
+                }
+            });
         }
         Ok(room)
     }
@@ -234,16 +269,19 @@ async fn read_changes(hub: Arc<LiveHub>, changes: Arc<dyn ChangeStream>) {
     loop {
         let item = tokio::select! {
             item = stream.recv() => item,
-            _ = hub.shutdown.cancelled() => return,
+            _ = hub.shutdown.cancelled() => break,
         };
         match item {
             Some(Ok(batch)) if batch.resync => hub.resync_all(),
             Some(Ok(batch)) => hub.dispatch(batch.position, batch.committed_at, batch.changes),
             Some(Err(gap)) => {
+                // Carrying on would leave every room with a hole: each reloads
+                // and sends its clients a fresh snapshot.
                 tracing::warn!(error = %gap, "live stream fell behind; refreshing every room");
                 hub.resync_all();
             }
-            None => return,
+            None => break,
         }
     }
+    stream.close().await;
 }

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgListener, PgRow};
 use sqlx::{PgPool, Row};
 use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::task::TaskTracker;
 
 use super::{metadata_map, AppendNotifier, EventFeed, Wakeups};
 use crate::error::StoreError;
@@ -33,23 +34,31 @@ pub struct PostgresFeed {
     /// Whether the store's writers are known to announce their positions
     /// (migration `0003_inflight_positions.sql` applied).
     announcing: AtomicBool,
-    /// Stops the listener task when the feed is dropped.
-    _listener: DropGuard,
+    /// Stops the listener task.
+    stop: CancellationToken,
+    /// The listener task, so that [`EventFeed::close`] can wait for it.
+    listener: TaskTracker,
+    /// Stops the listener task when the feed is dropped without `close`.
+    _stop_on_drop: DropGuard,
 }
 
 impl PostgresFeed {
     /// A feed over `pool`, with a background task that listens for the insert
-    /// trigger's notifications (reconnecting as needed) and ends when the feed
-    /// is dropped.
+    /// trigger's notifications (reconnecting as needed) and ends on
+    /// [`EventFeed::close`] or when the feed is dropped.
     pub fn new(pool: PgPool) -> Self {
         let notifier = AppendNotifier::new();
         let stop = CancellationToken::new();
-        tokio::spawn(listen(pool.clone(), notifier.clone(), stop.clone()));
+        let listener = TaskTracker::new();
+        listener.spawn(listen(pool.clone(), notifier.clone(), stop.clone()));
+        listener.close();
         Self {
             pool,
             notifier,
             announcing: AtomicBool::new(false),
-            _listener: stop.drop_guard(),
+            _stop_on_drop: stop.clone().drop_guard(),
+            stop,
+            listener,
         }
     }
 
@@ -241,6 +250,11 @@ impl EventFeed for PostgresFeed {
         .await
         .map_err(pg_err)?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn close(&self) {
+        self.stop.cancel();
+        self.listener.wait().await;
     }
 
     fn wakeups(&self) -> Wakeups {
