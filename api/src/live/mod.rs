@@ -9,6 +9,8 @@ pub mod frames;
 pub mod hub;
 pub mod room;
 pub mod session;
+#[cfg(test)]
+mod test_support;
 
 use std::sync::Arc;
 
