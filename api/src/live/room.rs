@@ -261,6 +261,8 @@ impl Room {
         state.pending = Pending::default();
         state.history.clear();
         state.history_from = position;
+        // The cached snapshot shows the view just replaced.
+        state.snapshot = None;
         let sent = snapshot(&mut state);
         let _ = self.frames.send(sent);
         Ok(())
