@@ -313,3 +313,43 @@ pub async fn shutdown_signal() {
     }
     tracing::info!("shutting down");
 }
+
+#[cfg(test)]
+mod tests {
+    use qicoo_projections::changes::InProcessChanges;
+
+    use super::*;
+    use crate::live::test_support::MemoryQueries;
+
+    #[tokio::test]
+    async fn only_roles_serving_websocket_clients_read_the_change_stream() {
+        let queries: Arc<dyn ReadQueries> = Arc::new(MemoryQueries::new(1));
+        let on_projector = Arc::new(InProcessChanges::default());
+        let on_api = Arc::new(InProcessChanges::default());
+        let shutdown = CancellationToken::new();
+        let projector = live_hub(
+            Role::Projector,
+            queries.clone(),
+            on_projector.clone(),
+            LiveSettings::default(),
+            shutdown.clone(),
+        );
+        let api = live_hub(
+            Role::Api,
+            queries,
+            on_api.clone(),
+            LiveSettings::default(),
+            shutdown.clone(),
+        );
+        // The API's reader subscribes once it has run; the projector's would
+        // have run before it.
+        while on_api.subscribers() == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(on_projector.subscribers(), 0);
+        shutdown.cancel();
+        api.stopped().await;
+        projector.stopped().await;
+        assert_eq!(on_api.subscribers(), 0, "the reader let go on shutdown");
+    }
+}

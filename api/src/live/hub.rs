@@ -285,3 +285,120 @@ async fn read_changes(hub: Arc<LiveHub>, changes: Arc<dyn ChangeStream>) {
     }
     stream.close().await;
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use qicoo_projections::changes::{ChangeBatch, RedisChanges};
+    use qicoo_testkit::RedisTestPrefix;
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::live::test_support::MemoryQueries;
+
+    fn settings() -> LiveSettings {
+        LiveSettings {
+            tick: Duration::from_millis(100),
+            client_buffer: 64,
+            heartbeat: Duration::from_secs(20),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_room_closes_five_seconds_after_its_last_client_left_and_not_before() {
+        let queries = Arc::new(MemoryQueries::new(1));
+        let meetup = queries.meetup.id;
+        let hub = LiveHub::new(queries, settings(), CancellationToken::new());
+        let (room, joined) = hub.join(meetup, None).await.expect("joins");
+        assert_eq!(hub.rooms(), 1);
+        // With a client, the room stays however long it waits.
+        assert!(
+            tokio::time::timeout(Duration::from_secs(60), hub.stopped())
+                .await
+                .is_err(),
+            "a room with a client closed"
+        );
+        assert_eq!(hub.rooms(), 1);
+        drop(joined);
+        drop(room);
+        let left = Instant::now();
+        hub.stopped().await;
+        assert_eq!(hub.rooms(), 0);
+        let idle = left.elapsed();
+        assert!(
+            idle > Duration::from_millis(4_800) && idle <= Duration::from_secs(5),
+            "closed after {idle:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rooms_and_the_reader_stop_on_shutdown() {
+        let queries = Arc::new(MemoryQueries::new(1));
+        let meetup = queries.meetup.id;
+        let shutdown = CancellationToken::new();
+        let hub = LiveHub::start(
+            queries,
+            Arc::new(qicoo_projections::changes::InProcessChanges::default()),
+            settings(),
+            shutdown.clone(),
+        );
+        let (_room, _joined) = hub.join(meetup, None).await.expect("joins");
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(1), hub.stopped())
+            .await
+            .expect("stopped at once, client or not");
+    }
+
+    #[tokio::test]
+    async fn a_reader_whose_entries_were_trimmed_sends_its_clients_a_fresh_snapshot() {
+        let Some(prefix) = RedisTestPrefix::create().await else {
+            return;
+        };
+        let changes = Arc::new(
+            RedisChanges::with_retention(&prefix.url, &prefix.prefix, 10).expect("redis url"),
+        );
+        let queries = Arc::new(MemoryQueries::new(1));
+        let hub = LiveHub::new(queries.clone(), settings(), CancellationToken::new());
+        let (_room, mut joined) = hub.join(queries.meetup.id, None).await.expect("joins");
+        assert!(joined.initial[0].snapshot);
+
+        // While this node was paused at position 1, far more was published
+        // than the stream keeps, including a question for this meetup.
+        let question = queries.question(3, 150);
+        queries
+            .questions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(question.clone());
+        for position in 2..=400 {
+            let batch = ChangeBatch {
+                position,
+                committed_at: chrono::Utc::now(),
+                changes: Vec::new(),
+                resync: false,
+            };
+            changes.publish(&batch).await.expect("published");
+        }
+        queries.position.store(1, Ordering::SeqCst);
+        hub.read(changes);
+
+        let snapshot = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let frame = joined.frames.recv().await.expect("the room is open");
+                if frame.snapshot {
+                    return frame;
+                }
+            }
+        })
+        .await
+        .expect("a fresh snapshot after the gap");
+        assert!(
+            snapshot.text.as_str().contains(&question.id.to_string()),
+            "the snapshot shows what the gap hid"
+        );
+        hub.shutdown.cancel();
+        hub.stopped().await;
+        prefix.drop_keys().await;
+    }
+}

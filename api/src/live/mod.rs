@@ -10,7 +10,7 @@ pub mod hub;
 pub mod room;
 pub mod session;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 
 use std::sync::Arc;
 
