@@ -261,3 +261,32 @@ impl EventFeed for PostgresFeed {
         self.notifier.subscribe()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn closing_the_feed_stops_its_listener_and_waits_for_it() {
+        let Some(db) = qicoo_testkit::PgTestDb::create().await else {
+            return;
+        };
+        let pool = PgPool::connect(&db.url).await.expect("connects");
+        let feed = PostgresFeed::new(pool.clone());
+        // Once listening, the listener wakes readers once (notifications sent
+        // before it listened are lost): wait for that, so that it is parked in
+        // `recv` when asked to stop. (On this single-threaded runtime the
+        // listener has not run yet, so that wake-up cannot come too early.)
+        let mut wakeups = feed.wakeups();
+        tokio::time::timeout(Duration::from_secs(10), wakeups.0.changed())
+            .await
+            .expect("the listener connected")
+            .expect("the notifier is alive");
+        tokio::time::timeout(Duration::from_secs(5), feed.close())
+            .await
+            .expect("the listener stopped on the signal");
+        assert!(feed.listener.is_empty(), "the listener task is gone");
+        pool.close().await;
+        db.drop_db().await;
+    }
+}
