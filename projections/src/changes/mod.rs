@@ -106,8 +106,8 @@ pub struct Subscription {
 
 impl Subscription {
     /// Starts `read`, which sends items until `stop` fires or the receiver
-    /// goes away.
-    pub(crate) fn spawn<F, Fut>(read: F) -> Self
+    /// goes away. For adapters, and for test doubles of [`ChangeStream`].
+    pub fn spawn<F, Fut>(read: F) -> Self
     where
         F: FnOnce(mpsc::Sender<ChangeItem>, CancellationToken) -> Fut,
         Fut: std::future::Future<Output = ()> + Send + 'static,
