@@ -9,7 +9,8 @@ use std::time::Duration;
 use axum::Router;
 use qicoo_commands::store::PoolSettings;
 use qicoo_commands::{CommandService, EventStore, EventStoreError, EventStoreKind};
-use qicoo_projections::{ReadSide, ReadSideConfig, ReadSideError};
+use qicoo_projections::changes::ChangeStream;
+use qicoo_projections::{ReadQueries, ReadSide, ReadSideConfig, ReadSideError};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -121,7 +122,8 @@ impl Qicoo {
         let commands = CommandService::with_append_hook(store, Arc::new(move || notifier.notify()));
         let cancel = CancellationToken::new();
         let live_shutdown = CancellationToken::new();
-        let live = LiveHub::start(
+        let live = live_hub(
+            args.role,
             read_side.queries(),
             read_side.changes(),
             LiveSettings {
@@ -189,18 +191,47 @@ impl Qicoo {
         self.live_shutdown.clone()
     }
 
-    /// Stops the workers (each finishes its batch and releases its lock) and
-    /// closes the pools, waiting at most `timeout`.
+    /// Stops every background task on one signal and waits for them: the
+    /// workers (each finishes its batch and releases its lock), the live
+    /// hub's reader and rooms, the feed's listener; then closes the pools.
+    /// Waits at most `timeout` in all.
     pub async fn stop(self, timeout: Duration) {
         self.live_shutdown.cancel();
         self.cancel.cancel();
-        if let Some(projectors) = self.projectors {
-            if tokio::time::timeout(timeout, projectors).await.is_err() {
-                tracing::warn!(?timeout, "projection workers did not stop in time");
+        let live = self.state.live.clone();
+        let read_side = self.state.read_side.clone();
+        let projectors = self.projectors;
+        let stopped = tokio::time::timeout(timeout, async move {
+            if let Some(projectors) = projectors {
+                if let Err(e) = projectors.await {
+                    tracing::error!(error = %e, "the projection workers panicked");
+                }
             }
+            live.stopped().await;
+            read_side.close().await;
+        })
+        .await;
+        if stopped.is_err() {
+            tracing::warn!(?timeout, "background tasks did not stop in time");
         }
         let _ = tokio::time::timeout(timeout, self.state.commands.store().close()).await;
     }
+}
+
+/// The live hub of a role: only a role that serves WebSocket clients reads
+/// the change stream (a projector would read it for nobody).
+fn live_hub(
+    role: Role,
+    queries: Arc<dyn ReadQueries>,
+    changes: Arc<dyn ChangeStream>,
+    settings: LiveSettings,
+    shutdown: CancellationToken,
+) -> Arc<LiveHub> {
+    let hub = LiveHub::new(queries, settings, shutdown);
+    if role.serves_api() {
+        hub.read(changes);
+    }
+    hub
 }
 
 /// `qicoo migrate`: the event store, then the read model.
@@ -282,4 +313,44 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use qicoo_projections::changes::InProcessChanges;
+
+    use super::*;
+    use crate::live::test_support::MemoryQueries;
+
+    #[tokio::test]
+    async fn only_roles_serving_websocket_clients_read_the_change_stream() {
+        let queries: Arc<dyn ReadQueries> = Arc::new(MemoryQueries::new(1));
+        let on_projector = Arc::new(InProcessChanges::default());
+        let on_api = Arc::new(InProcessChanges::default());
+        let shutdown = CancellationToken::new();
+        let projector = live_hub(
+            Role::Projector,
+            queries.clone(),
+            on_projector.clone(),
+            LiveSettings::default(),
+            shutdown.clone(),
+        );
+        let api = live_hub(
+            Role::Api,
+            queries,
+            on_api.clone(),
+            LiveSettings::default(),
+            shutdown.clone(),
+        );
+        // The API's reader subscribes once it has run; the projector's would
+        // have run before it.
+        while on_api.subscribers() == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(on_projector.subscribers(), 0);
+        shutdown.cancel();
+        api.stopped().await;
+        projector.stopped().await;
+        assert_eq!(on_api.subscribers(), 0, "the reader let go on shutdown");
+    }
 }

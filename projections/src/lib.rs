@@ -14,6 +14,7 @@ pub mod feed;
 pub mod leaderboard;
 mod publishing;
 pub mod queries;
+pub mod ranking;
 mod read_side;
 pub mod readmodel;
 pub mod runner;
@@ -30,6 +31,7 @@ pub use queries::{
     MeetupView, ModelQueries, Page, QuestionQuery, QuestionView, ReadQueries, Sort, Viewer,
     MAX_LIMIT,
 };
+pub use ranking::{is_ranked, rank_order, Rank};
 pub use read_side::{Fresh, ReadSide, ReadSideConfig, Rebuildable, Replayed, PROJECTIONS};
 pub use readmodel::{ReadModelStore, SqlReadModel, READ_MODEL};
 pub use runner::{Projection, ProjectionStatus, WorkerSettings, WorkerState};

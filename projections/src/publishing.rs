@@ -17,7 +17,7 @@ use tokio::sync::Mutex;
 use crate::changes::{Change, ChangeBatch, ChangeStream};
 use crate::error::{ApplyError, StoreError};
 use crate::event::{Checkpoint, DomainEvent, StoredEvent};
-use crate::queries::{ModelQueries, ReadQueries, Viewer};
+use crate::queries::{ReadQueries, Viewer};
 use crate::readmodel::ReadModelStore;
 use crate::runner::Projection;
 
@@ -43,19 +43,33 @@ const PUBLISH_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 /// The read model, publishing its changes.
 pub struct PublishingReadModel {
     inner: Arc<dyn ReadModelStore>,
-    queries: Arc<ModelQueries>,
-    changes: Arc<dyn ChangeStream>,
-    pending: Mutex<Pending>,
+    publisher: Publisher,
 }
 
 impl PublishingReadModel {
     pub fn new(
         inner: Arc<dyn ReadModelStore>,
-        queries: Arc<ModelQueries>,
+        queries: Arc<dyn ReadQueries>,
         changes: Arc<dyn ChangeStream>,
     ) -> Self {
         Self {
             inner,
+            publisher: Publisher::new(queries, changes),
+        }
+    }
+}
+
+/// Reads changed rows back and publishes them: the half of
+/// [`PublishingReadModel`] that knows nothing of how rows are written.
+struct Publisher {
+    queries: Arc<dyn ReadQueries>,
+    changes: Arc<dyn ChangeStream>,
+    pending: Mutex<Pending>,
+}
+
+impl Publisher {
+    fn new(queries: Arc<dyn ReadQueries>, changes: Arc<dyn ChangeStream>) -> Self {
+        Self {
             queries,
             changes,
             pending: Mutex::new(Pending::default()),
@@ -96,14 +110,16 @@ impl PublishingReadModel {
             pending.resync = true;
             return;
         }
-        let changes = match self.rows(pending).await {
-            Ok(changes) => changes,
+        let (changes, unread) = match self.rows(pending).await {
+            Ok(changes) => (changes, false),
             Err(e) => {
+                // Without the rows, the only honest publication is "refresh".
                 tracing::warn!(error = %e, "reading changed rows failed; consumers will resync");
-                Vec::new()
+                (Vec::new(), true)
             }
         };
-        let resync = pending.resync || (changes.is_empty() && !pending.questions.is_empty());
+        let resync =
+            pending.resync || unread || (changes.is_empty() && !pending.questions.is_empty());
         let batch = ChangeBatch {
             position,
             committed_at: chrono::Utc::now(),
@@ -127,6 +143,43 @@ impl PublishingReadModel {
             }
         }
     }
+
+    /// Takes note of the rows a committed batch changed, and publishes them
+    /// once the watermark has moved past the last publication.
+    async fn note(&self, events: &[(&StoredEvent, DomainEvent)], watermark: i64) {
+        let mut pending = self.pending.lock().await;
+        for (_, event) in events {
+            match event {
+                DomainEvent::Meetup(id, _) => {
+                    pending.meetups.insert(*id);
+                }
+                DomainEvent::Question(id, _) => {
+                    pending.questions.insert(*id);
+                }
+                DomainEvent::Vote(VoteEvent::VoteCast { question_id, .. })
+                | DomainEvent::Vote(VoteEvent::VoteWithdrawn { question_id, .. }) => {
+                    pending.questions.insert(*question_id);
+                }
+                DomainEvent::Ignored => {}
+            }
+        }
+        let has_news =
+            pending.resync || !pending.questions.is_empty() || !pending.meetups.is_empty();
+        if watermark > pending.published && has_news {
+            self.publish(&mut pending, watermark).await;
+        }
+    }
+
+    /// Starts from the read model's watermark after a (re)start.
+    async fn start_at(&self, watermark: i64) {
+        let mut pending = self.pending.lock().await;
+        pending.published = watermark;
+        // A previous publisher may have committed batches it never published.
+        let last = self.changes.last_position().await.unwrap_or(None);
+        if last.is_some_and(|last| last < watermark) {
+            pending.resync = true;
+        }
+    }
 }
 
 fn query_err(e: crate::error::QueryError) -> StoreError {
@@ -148,13 +201,7 @@ impl Projection for PublishingReadModel {
     async fn load(&self) -> Result<Option<Checkpoint>, StoreError> {
         let checkpoint = self.inner.load().await?;
         let watermark = checkpoint.as_ref().map_or(0, |c| c.watermark);
-        let mut pending = self.pending.lock().await;
-        pending.published = watermark;
-        // A previous publisher may have committed batches it never published.
-        let last = self.changes.last_position().await.unwrap_or(None);
-        if last.is_some_and(|last| last < watermark) {
-            pending.resync = true;
-        }
+        self.publisher.start_at(watermark).await;
         Ok(checkpoint)
     }
 
@@ -165,27 +212,133 @@ impl Projection for PublishingReadModel {
         next: &Checkpoint,
     ) -> Result<(), ApplyError> {
         self.inner.apply(expected, events, next).await?;
-        let mut pending = self.pending.lock().await;
-        for (_, event) in events {
-            match event {
-                DomainEvent::Meetup(id, _) => {
-                    pending.meetups.insert(*id);
-                }
-                DomainEvent::Question(id, _) => {
-                    pending.questions.insert(*id);
-                }
-                DomainEvent::Vote(VoteEvent::VoteCast { question_id, .. })
-                | DomainEvent::Vote(VoteEvent::VoteWithdrawn { question_id, .. }) => {
-                    pending.questions.insert(*question_id);
-                }
-                DomainEvent::Ignored => {}
-            }
-        }
-        let has_news =
-            pending.resync || !pending.questions.is_empty() || !pending.meetups.is_empty();
-        if next.watermark > pending.published && has_news {
-            self.publish(&mut pending, next.watermark).await;
-        }
+        self.publisher.note(events, next.watermark).await;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    use qicoo_domain::{MeetupEvent, QuestionEvent};
+
+    use super::*;
+    use crate::changes::InProcessChanges;
+    use crate::error::QueryError;
+    use crate::event::FeedPosition;
+    use crate::queries::{MeetupView, Page, QuestionQuery, QuestionView};
+
+    /// A read model whose every read fails, as when its database drops out
+    /// between a commit and the read-back.
+    struct Unreadable;
+
+    fn down() -> QueryError {
+        QueryError::Store(StoreError::Unavailable {
+            store: "read model",
+            message: "connection refused".into(),
+        })
+    }
+
+    #[async_trait]
+    impl ReadQueries for Unreadable {
+        async fn meetup(&self, _: MeetupId) -> Result<Option<MeetupView>, QueryError> {
+            Err(down())
+        }
+        async fn meetup_by_code(&self, _: &str) -> Result<Option<MeetupView>, QueryError> {
+            Err(down())
+        }
+        async fn organizer_key_hash(
+            &self,
+            _: MeetupId,
+        ) -> Result<Option<qicoo_domain::OrganizerKeyHash>, QueryError> {
+            Err(down())
+        }
+        async fn questions(
+            &self,
+            _: MeetupId,
+            _: &QuestionQuery,
+        ) -> Result<Page<QuestionView>, QueryError> {
+            Err(down())
+        }
+        async fn question(
+            &self,
+            _: QuestionId,
+            _: &Viewer,
+        ) -> Result<Option<QuestionView>, QueryError> {
+            Err(down())
+        }
+        async fn question_meetup(&self, _: QuestionId) -> Result<Option<MeetupId>, QueryError> {
+            Err(down())
+        }
+        async fn leaderboard(
+            &self,
+            _: MeetupId,
+            _: u32,
+            _: &Viewer,
+        ) -> Result<Page<QuestionView>, QueryError> {
+            Err(down())
+        }
+        async fn position(&self) -> Result<i64, QueryError> {
+            Err(down())
+        }
+        async fn wait_for_position(&self, _: i64, _: Duration) -> Result<i64, QueryError> {
+            Err(down())
+        }
+    }
+
+    fn stored(position: i64) -> StoredEvent {
+        StoredEvent {
+            feed: FeedPosition {
+                transaction_id: 0,
+                global_position: position,
+            },
+            aggregate_type: String::new(),
+            aggregate_id: String::new(),
+            sequence: 1,
+            event_type: String::new(),
+            payload: serde_json::Value::Null,
+            metadata: HashMap::new(),
+            recorded_at: chrono::Utc::now(),
+        }
+    }
+
+    async fn published_after_failed_read(event: DomainEvent) -> ChangeBatch {
+        let changes = Arc::new(InProcessChanges::default());
+        let mut subscription = changes.subscribe(0);
+        let publisher = Publisher::new(Arc::new(Unreadable), changes.clone());
+        publisher.start_at(0).await;
+        let stored = stored(7);
+        publisher.note(&[(&stored, event)], 7).await;
+        let batch = tokio::time::timeout(Duration::from_secs(5), subscription.recv())
+            .await
+            .expect("a publication")
+            .expect("the stream is open")
+            .expect("no gap");
+        subscription.close().await;
+        batch
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_of_a_changed_meetup_goes_out_as_a_resync() {
+        let batch = published_after_failed_read(DomainEvent::Meetup(
+            MeetupId::new(),
+            MeetupEvent::QaClosed,
+        ))
+        .await;
+        assert_eq!(batch.position, 7);
+        assert!(batch.resync, "the change was dropped: {batch:?}");
+        assert!(batch.changes.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_of_a_changed_question_goes_out_as_a_resync() {
+        let batch = published_after_failed_read(DomainEvent::Question(
+            QuestionId::new(),
+            QuestionEvent::QuestionAnswered,
+        ))
+        .await;
+        assert!(batch.resync, "the change was dropped: {batch:?}");
     }
 }

@@ -11,6 +11,7 @@ use qicoo_projections::changes::{Change, ChangeStream};
 use qicoo_projections::{QueryError, ReadQueries};
 use tokio::sync::{mpsc, OnceCell};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::room::{run_room, Joined, Room, RoomInput};
 
@@ -49,8 +50,11 @@ pub struct LiveHub {
     slots: Mutex<HashMap<MeetupId, Arc<Slot>>>,
     queries: Arc<dyn ReadQueries>,
     pub settings: LiveSettings,
-    /// Fires on shutdown: sessions close with 1001 (going away).
+    /// Fires on shutdown: sessions close with 1001 (going away), rooms and
+    /// the change-stream reader stop.
     pub shutdown: CancellationToken,
+    /// The reader and the rooms, so that shutdown can wait for them.
+    tasks: TaskTracker,
 }
 
 /// Why a client could not join.
@@ -63,6 +67,23 @@ pub enum JoinError {
 }
 
 impl LiveHub {
+    /// A hub with no reader of the change stream: its rooms only ever show
+    /// their first snapshot. What a node without WebSocket clients (the
+    /// projector role) has.
+    pub fn new(
+        queries: Arc<dyn ReadQueries>,
+        settings: LiveSettings,
+        shutdown: CancellationToken,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            slots: Mutex::new(HashMap::new()),
+            queries,
+            settings,
+            shutdown,
+            tasks: TaskTracker::new(),
+        })
+    }
+
     /// Starts the hub and its reader of `changes`.
     pub fn start(
         queries: Arc<dyn ReadQueries>,
@@ -70,14 +91,22 @@ impl LiveHub {
         settings: LiveSettings,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
-        let hub = Arc::new(Self {
-            slots: Mutex::new(HashMap::new()),
-            queries,
-            settings,
-            shutdown,
-        });
-        tokio::spawn(read_changes(hub.clone(), changes));
+        let hub = Self::new(queries, settings, shutdown);
+        hub.read(changes);
         hub
+    }
+
+    /// Starts this node's one reader of `changes`, from the read model's
+    /// position.
+    pub fn read(self: &Arc<Self>, changes: Arc<dyn ChangeStream>) {
+        self.tasks.spawn(read_changes(self.clone(), changes));
+    }
+
+    /// Waits until the reader and every room have stopped (they stop once
+    /// [`LiveHub::shutdown`] fires, rooms also when idle).
+    pub async fn stopped(&self) {
+        self.tasks.close();
+        self.tasks.wait().await;
     }
 
     fn slots(&self) -> MutexGuard<'_, HashMap<MeetupId, Arc<Slot>>> {
@@ -154,14 +183,20 @@ impl LiveHub {
             let idle_ticks = (Duration::from_secs(5).as_millis()
                 / self.settings.tick.as_millis().max(1))
             .max(1) as u32;
-            tokio::spawn(run_room(
-                task_room,
-                inbox,
-                self.queries.clone(),
-                self.settings.tick,
-                idle_ticks,
-                move || hub.retire_if_idle(meetup, &this_slot),
-            ));
+            let shutdown = self.shutdown.clone();
+            self.tasks.spawn(async move {
+                tokio::select! {
+                    () = run_room(
+                        task_room,
+                        inbox,
+                        hub.queries.clone(),
+                        hub.settings.tick,
+                        idle_ticks,
+                        || hub.retire_if_idle(meetup, &this_slot),
+                    ) => {}
+                    () = shutdown.cancelled() => {}
+                }
+            });
         }
         Ok(room)
     }
@@ -234,16 +269,136 @@ async fn read_changes(hub: Arc<LiveHub>, changes: Arc<dyn ChangeStream>) {
     loop {
         let item = tokio::select! {
             item = stream.recv() => item,
-            _ = hub.shutdown.cancelled() => return,
+            _ = hub.shutdown.cancelled() => break,
         };
         match item {
             Some(Ok(batch)) if batch.resync => hub.resync_all(),
             Some(Ok(batch)) => hub.dispatch(batch.position, batch.committed_at, batch.changes),
             Some(Err(gap)) => {
+                // Carrying on would leave every room with a hole: each reloads
+                // and sends its clients a fresh snapshot.
                 tracing::warn!(error = %gap, "live stream fell behind; refreshing every room");
                 hub.resync_all();
             }
-            None => return,
+            None => break,
         }
+    }
+    stream.close().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use qicoo_projections::changes::{ChangeBatch, RedisChanges};
+    use qicoo_testkit::RedisTestPrefix;
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::live::test_support::MemoryQueries;
+
+    fn settings() -> LiveSettings {
+        LiveSettings {
+            tick: Duration::from_millis(100),
+            client_buffer: 64,
+            heartbeat: Duration::from_secs(20),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_room_closes_five_seconds_after_its_last_client_left_and_not_before() {
+        let queries = Arc::new(MemoryQueries::new(1));
+        let meetup = queries.meetup.id;
+        let hub = LiveHub::new(queries, settings(), CancellationToken::new());
+        let (room, joined) = hub.join(meetup, None).await.expect("joins");
+        assert_eq!(hub.rooms(), 1);
+        // With a client, the room stays however long it waits.
+        assert!(
+            tokio::time::timeout(Duration::from_secs(60), hub.stopped())
+                .await
+                .is_err(),
+            "a room with a client closed"
+        );
+        assert_eq!(hub.rooms(), 1);
+        drop(joined);
+        drop(room);
+        let left = Instant::now();
+        hub.stopped().await;
+        assert_eq!(hub.rooms(), 0);
+        let idle = left.elapsed();
+        assert!(
+            idle > Duration::from_millis(4_800) && idle <= Duration::from_secs(5),
+            "closed after {idle:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rooms_and_the_reader_stop_on_shutdown() {
+        let queries = Arc::new(MemoryQueries::new(1));
+        let meetup = queries.meetup.id;
+        let shutdown = CancellationToken::new();
+        let hub = LiveHub::start(
+            queries,
+            Arc::new(qicoo_projections::changes::InProcessChanges::default()),
+            settings(),
+            shutdown.clone(),
+        );
+        let (_room, _joined) = hub.join(meetup, None).await.expect("joins");
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(1), hub.stopped())
+            .await
+            .expect("stopped at once, client or not");
+    }
+
+    #[tokio::test]
+    async fn a_reader_whose_entries_were_trimmed_sends_its_clients_a_fresh_snapshot() {
+        let Some(prefix) = RedisTestPrefix::create().await else {
+            return;
+        };
+        let changes = Arc::new(
+            RedisChanges::with_retention(&prefix.url, &prefix.prefix, 10).expect("redis url"),
+        );
+        let queries = Arc::new(MemoryQueries::new(1));
+        let hub = LiveHub::new(queries.clone(), settings(), CancellationToken::new());
+        let (_room, mut joined) = hub.join(queries.meetup.id, None).await.expect("joins");
+        assert!(joined.initial[0].snapshot);
+
+        // While this node was paused at position 1, far more was published
+        // than the stream keeps, including a question for this meetup.
+        let question = queries.question(3, 150);
+        queries
+            .questions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(question.clone());
+        for position in 2..=400 {
+            let batch = ChangeBatch {
+                position,
+                committed_at: chrono::Utc::now(),
+                changes: Vec::new(),
+                resync: false,
+            };
+            changes.publish(&batch).await.expect("published");
+        }
+        queries.position.store(1, Ordering::SeqCst);
+        hub.read(changes);
+
+        let snapshot = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let frame = joined.frames.recv().await.expect("the room is open");
+                if frame.snapshot {
+                    return frame;
+                }
+            }
+        })
+        .await
+        .expect("a fresh snapshot after the gap");
+        assert!(
+            snapshot.text.as_str().contains(&question.id.to_string()),
+            "the snapshot shows what the gap hid"
+        );
+        hub.shutdown.cancel();
+        hub.stopped().await;
+        prefix.drop_keys().await;
     }
 }

@@ -9,6 +9,8 @@ pub mod frames;
 pub mod hub;
 pub mod room;
 pub mod session;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 use std::sync::Arc;
 

@@ -14,7 +14,10 @@ use axum::extract::ws::Utf8Bytes;
 use chrono::{DateTime, Utc};
 use qicoo_domain::{MeetupId, QuestionId, QuestionStatus};
 use qicoo_projections::changes::Change;
-use qicoo_projections::{MeetupView, QueryError, QuestionQuery, QuestionView, ReadQueries, Sort};
+use qicoo_projections::{
+    is_ranked, rank_order, MeetupView, QueryError, QuestionQuery, QuestionView, Rank, ReadQueries,
+    Sort,
+};
 use tokio::sync::{broadcast, mpsc};
 
 use super::frames::{ChangeMessage, Frame, VERSION};
@@ -258,6 +261,8 @@ impl Room {
         state.pending = Pending::default();
         state.history.clear();
         state.history_from = position;
+        // The cached snapshot shows the view just replaced.
+        state.snapshot = None;
         let sent = snapshot(&mut state);
         let _ = self.frames.send(sent);
         Ok(())
@@ -275,12 +280,7 @@ fn snapshot(state: &mut State) -> Sent {
         return cached.clone();
     }
     let mut questions: Vec<&QuestionView> = state.view.questions.values().collect();
-    questions.sort_by(|a, b| {
-        b.likes
-            .cmp(&a.likes)
-            .then(a.created_at.cmp(&b.created_at))
-            .then(a.id.cmp(&b.id))
-    });
+    questions.sort_by(|a, b| by_rank(a, b));
     let frame = Frame::Snapshot {
         v: VERSION,
         position: state.view.position,
@@ -298,16 +298,24 @@ fn snapshot(state: &mut State) -> Sent {
     sent
 }
 
-/// The leaderboard: published, unanswered questions by likes, the earlier
-/// question first among equals.
+/// Orders questions by the one ranking rule, the same as `GET /leaderboard`.
+fn by_rank(a: &QuestionView, b: &QuestionView) -> std::cmp::Ordering {
+    let rank = |q: &QuestionView| Rank {
+        likes: q.likes,
+        posted_position: q.posted_position,
+    };
+    // Posted positions differ between questions; the id only makes the order
+    // total should a view ever lack one.
+    rank_order(rank(a), rank(b)).then(a.id.cmp(&b.id))
+}
+
+/// The leaderboard: the questions the ranking rule ranks, in its order.
 fn rank(questions: &HashMap<QuestionId, QuestionView>) -> Vec<QuestionId> {
-    let mut open: Vec<&QuestionView> = questions.values().filter(|q| !q.answered).collect();
-    open.sort_by(|a, b| {
-        b.likes
-            .cmp(&a.likes)
-            .then(a.created_at.cmp(&b.created_at))
-            .then(a.id.cmp(&b.id))
-    });
+    let mut open: Vec<&QuestionView> = questions
+        .values()
+        .filter(|q| is_ranked(q.status, q.answered))
+        .collect();
+    open.sort_by(|a, b| by_rank(a, b));
     open.iter().take(LEADERBOARD_LEN).map(|q| q.id).collect()
 }
 

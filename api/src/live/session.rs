@@ -5,11 +5,10 @@
 //!
 //! Generic over the socket's halves so that tests can drive it with channels.
 
-use std::time::Instant;
-
 use axum::extract::ws::{CloseFrame, Message};
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
 
 use super::hub::LiveSettings;
 use super::room::{Joined, Room, Sent};
@@ -41,6 +40,7 @@ pub async fn run<W, R, E>(
             return;
         }
     }
+    // Tokio's clock, not the system's: tests run it paused.
     let mut heartbeat = tokio::time::interval(settings.heartbeat);
     heartbeat.tick().await;
     let mut last_heard = Instant::now();
@@ -111,4 +111,202 @@ where
         reason: reason.into(),
     };
     let _ = sink.send(Message::Close(Some(frame))).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use futures::channel::mpsc;
+    use qicoo_projections::changes::Change;
+    use qicoo_projections::QuestionView;
+    use serde_json::Value;
+
+    use super::*;
+    use crate::live::room::{run_room, RoomInput};
+    use crate::live::test_support::MemoryQueries;
+
+    const HEARTBEAT: Duration = Duration::from_secs(20);
+    const TICK: Duration = Duration::from_millis(100);
+
+    fn settings() -> LiveSettings {
+        LiveSettings {
+            tick: TICK,
+            client_buffer: 64,
+            heartbeat: HEARTBEAT,
+        }
+    }
+
+    /// A client over channels: what the server sent, and the sender of what
+    /// the client says (kept, or the session would see the client leave).
+    struct Client {
+        sent: mpsc::UnboundedReceiver<Message>,
+        _says: mpsc::UnboundedSender<Result<Message, Infallible>>,
+    }
+
+    impl Client {
+        async fn next(&mut self) -> Message {
+            self.sent
+                .next()
+                .await
+                .expect("the session is still sending")
+        }
+
+        /// The next text frame as JSON, skipping pings.
+        async fn next_frame(&mut self) -> Value {
+            loop {
+                match self.next().await {
+                    Message::Text(text) => return serde_json::from_str(&text).expect("JSON"),
+                    Message::Ping(_) => continue,
+                    other => panic!("expected a frame, got {other:?}"),
+                }
+            }
+        }
+    }
+
+    async fn room(queries: &MemoryQueries) -> Arc<Room> {
+        Arc::new(
+            Room::load(queries, queries.meetup.id, 64)
+                .await
+                .expect("loads")
+                .expect("the meetup exists"),
+        )
+    }
+
+    fn connect(room: Arc<Room>, shutdown: CancellationToken) -> Client {
+        let (sink, sent) = mpsc::unbounded();
+        let (says, stream) = mpsc::unbounded::<Result<Message, Infallible>>();
+        let joined = room.join(None);
+        tokio::spawn(async move { run(sink, stream, &room, joined, settings(), shutdown).await });
+        Client { sent, _says: says }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_silent_for_three_heartbeats_is_pinged_three_times_then_disconnected() {
+        let queries = MemoryQueries::new(1);
+        let start = Instant::now();
+        let mut client = connect(room(&queries).await, CancellationToken::new());
+        assert_eq!(client.next_frame().await["type"], "snapshot");
+        let mut pings = 0;
+        let close = loop {
+            match client.next().await {
+                Message::Ping(_) => pings += 1,
+                Message::Close(frame) => break frame.expect("a close frame"),
+                other => panic!("unexpected {other:?}"),
+            }
+        };
+        let silent = start.elapsed();
+        assert_eq!(pings, 3);
+        assert_eq!(close.code, GOING_AWAY);
+        assert_eq!(close.reason.as_str(), "no answer to pings");
+        assert!(
+            silent > HEARTBEAT * 3 && silent <= HEARTBEAT * 4,
+            "disconnected after {silent:?}"
+        );
+        assert!(client.sent.next().await.is_none(), "the session ended");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_answers_pings_stays_connected() {
+        let queries = MemoryQueries::new(1);
+        let (sink, mut sent) = mpsc::unbounded();
+        let (says, stream) = mpsc::unbounded::<Result<Message, Infallible>>();
+        let room = room(&queries).await;
+        let joined = room.join(None);
+        let session = tokio::spawn(async move {
+            run(
+                sink,
+                stream,
+                &room,
+                joined,
+                settings(),
+                CancellationToken::new(),
+            )
+            .await
+        });
+        let mut pings = 0;
+        while pings < 10 {
+            match sent.next().await.expect("still connected") {
+                Message::Ping(_) => {
+                    pings += 1;
+                    says.unbounded_send(Ok(Message::Pong(Default::default())))
+                        .expect("the session listens");
+                }
+                Message::Text(_) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(!session.is_finished());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn changes_that_keep_coming_within_a_tick_reach_a_client_as_one_frame() {
+        let queries = MemoryQueries::new(10);
+        let room = room(&queries).await;
+        let (inbox, inbox_rx) = tokio::sync::mpsc::unbounded_channel();
+        let reader: Arc<dyn qicoo_projections::ReadQueries> = Arc::new(MemoryQueries::new(10));
+        tokio::spawn(run_room(
+            room.clone(),
+            inbox_rx,
+            reader,
+            TICK,
+            u32::MAX,
+            || false,
+        ));
+        let mut client = connect(room, CancellationToken::new());
+        assert_eq!(client.next_frame().await["type"], "snapshot");
+
+        let question = queries.question(0, 5);
+        let change = |position: i64, likes: i64| RoomInput::Changes {
+            position,
+            committed_at: chrono::Utc::now(),
+            changes: vec![Change::Question {
+                question: QuestionView {
+                    likes,
+                    ..question.clone()
+                },
+            }],
+        };
+        // The first change after a quiet spell goes out at once.
+        inbox.send(change(11, 1)).expect("room runs");
+        let first = client.next_frame().await;
+        assert_eq!(
+            (first["type"].as_str(), first["position"].as_i64()),
+            (Some("changes"), Some(11))
+        );
+        // Three more within the same tick: one frame, with the last state.
+        for (position, likes) in [(12, 2), (13, 3), (14, 4)] {
+            inbox.send(change(position, likes)).expect("room runs");
+        }
+        let merged = client.next_frame().await;
+        assert_eq!(merged["position"], 14);
+        let upserted: Vec<&Value> = merged["changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .filter(|c| c["type"] == "question.upserted")
+            .collect();
+        assert_eq!(upserted.len(), 1);
+        assert_eq!(upserted[0]["question"]["likes"], 4);
+        // Nothing else until the next ping: no frame per change.
+        match client.next().await {
+            Message::Ping(_) => {}
+            other => panic!("expected only a ping after the merged frame, got {other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_tells_a_client_to_go_away() {
+        let queries = MemoryQueries::new(1);
+        let shutdown = CancellationToken::new();
+        let mut client = connect(room(&queries).await, shutdown.clone());
+        client.next_frame().await;
+        shutdown.cancel();
+        match client.next().await {
+            Message::Close(Some(frame)) => assert_eq!(frame.code, GOING_AWAY),
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
 }

@@ -242,6 +242,82 @@ async fn a_burst_of_200_likes_arrives_as_a_few_frames_with_the_right_count(app: 
 }
 both!(a_burst_of_200_likes_arrives_as_a_few_frames_with_the_right_count);
 
+/// Posts a question with the id the client chose.
+async fn post_with_id(app: &TestApp, meetup: &TestMeetup, token: &str, id: &str, text: &str) {
+    let response = app
+        .send(
+            Method::POST,
+            &format!("/meetups/{}/questions", meetup.id),
+            Some(token),
+            Some(serde_json::json!({ "text": text, "id": id })),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
+
+/// Likes and returns the position of the like.
+async fn like_at(app: &TestApp, question: &str, token: &str) -> i64 {
+    let response = app
+        .send(
+            Method::PUT,
+            &format!("/questions/{question}/vote"),
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.expect("json");
+    body["position"].as_i64().expect("position")
+}
+
+async fn questions_tied_on_likes_rank_alike_on_the_live_stream_and_the_leaderboard(app: &TestApp) {
+    let (meetup, token) = open(app).await;
+    let mut client = LiveClient::connect(&app.live_url(&meetup.id, "")).await;
+    client.next().await;
+    // The earlier posted question has the greater id, so that an order by id
+    // would put the later one first; it is also liked last.
+    let earlier = uuid::Uuid::new_v4()
+        .to_string()
+        .replacen(|_: char| true, "f", 1);
+    let later = uuid::Uuid::new_v4()
+        .to_string()
+        .replacen(|_: char| true, "0", 1);
+    post_with_id(app, &meetup, &token, &earlier, "Posted first?").await;
+    post_with_id(app, &meetup, &token, &later, "Posted second?").await;
+    like_at(app, &later, &token).await;
+    let position = like_at(app, &earlier, &token).await;
+    client
+        .until("one like on each", |c| {
+            c.likes.get(&earlier) == Some(&1) && c.likes.get(&later) == Some(&1)
+        })
+        .await;
+    let board: Value = app
+        .send(
+            Method::GET,
+            &format!("/meetups/{}/leaderboard?min_position={position}", meetup.id),
+            None,
+            None,
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    let over_http: Vec<String> = board["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(id)
+        .collect();
+    assert_eq!(over_http, [earlier.clone(), later.clone()]);
+    assert_eq!(client.leaderboard, over_http, "the live leaderboard");
+    // A client joining now starts from a snapshot ranked the same way.
+    let mut fresh = LiveClient::connect(&app.live_url(&meetup.id, "")).await;
+    let snapshot = fresh.next().await;
+    assert_eq!(snapshot["type"], "snapshot");
+    assert_eq!(fresh.leaderboard, over_http, "the snapshot's leaderboard");
+}
+both!(questions_tied_on_likes_rank_alike_on_the_live_stream_and_the_leaderboard);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_client_is_sent_a_snapshot_and_ends_consistent() {
     let app = crate::support::spawn_app_with_small_send_buffer(&[

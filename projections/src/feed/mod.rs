@@ -44,6 +44,9 @@ pub trait EventFeed: Send + Sync {
 
     /// A handle that wakes when events may have been appended.
     fn wakeups(&self) -> Wakeups;
+
+    /// Stops the feed's background work, if it has any, and waits for it.
+    async fn close(&self) {}
 }
 
 /// Wakes a feed reader when new events may be there. Wake-ups may be lost or

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgListener, PgRow};
 use sqlx::{PgPool, Row};
 use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::task::TaskTracker;
 
 use super::{metadata_map, AppendNotifier, EventFeed, Wakeups};
 use crate::error::StoreError;
@@ -33,23 +34,31 @@ pub struct PostgresFeed {
     /// Whether the store's writers are known to announce their positions
     /// (migration `0003_inflight_positions.sql` applied).
     announcing: AtomicBool,
-    /// Stops the listener task when the feed is dropped.
-    _listener: DropGuard,
+    /// Stops the listener task.
+    stop: CancellationToken,
+    /// The listener task, so that [`EventFeed::close`] can wait for it.
+    listener: TaskTracker,
+    /// Stops the listener task when the feed is dropped without `close`.
+    _stop_on_drop: DropGuard,
 }
 
 impl PostgresFeed {
     /// A feed over `pool`, with a background task that listens for the insert
-    /// trigger's notifications (reconnecting as needed) and ends when the feed
-    /// is dropped.
+    /// trigger's notifications (reconnecting as needed) and ends on
+    /// [`EventFeed::close`] or when the feed is dropped.
     pub fn new(pool: PgPool) -> Self {
         let notifier = AppendNotifier::new();
         let stop = CancellationToken::new();
-        tokio::spawn(listen(pool.clone(), notifier.clone(), stop.clone()));
+        let listener = TaskTracker::new();
+        listener.spawn(listen(pool.clone(), notifier.clone(), stop.clone()));
+        listener.close();
         Self {
             pool,
             notifier,
             announcing: AtomicBool::new(false),
-            _listener: stop.drop_guard(),
+            _stop_on_drop: stop.clone().drop_guard(),
+            stop,
+            listener,
         }
     }
 
@@ -243,7 +252,41 @@ impl EventFeed for PostgresFeed {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    async fn close(&self) {
+        self.stop.cancel();
+        self.listener.wait().await;
+    }
+
     fn wakeups(&self) -> Wakeups {
         self.notifier.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn closing_the_feed_stops_its_listener_and_waits_for_it() {
+        let Some(db) = qicoo_testkit::PgTestDb::create().await else {
+            return;
+        };
+        let pool = PgPool::connect(&db.url).await.expect("connects");
+        let feed = PostgresFeed::new(pool.clone());
+        // Once listening, the listener wakes readers once (notifications sent
+        // before it listened are lost): wait for that, so that it is parked in
+        // `recv` when asked to stop. (On this single-threaded runtime the
+        // listener has not run yet, so that wake-up cannot come too early.)
+        let mut wakeups = feed.wakeups();
+        tokio::time::timeout(Duration::from_secs(10), wakeups.0.changed())
+            .await
+            .expect("the listener connected")
+            .expect("the notifier is alive");
+        tokio::time::timeout(Duration::from_secs(5), feed.close())
+            .await
+            .expect("the listener stopped on the signal");
+        assert!(feed.listener.is_empty(), "the listener task is gone");
+        pool.close().await;
+        db.drop_db().await;
     }
 }

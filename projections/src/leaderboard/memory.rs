@@ -10,30 +10,30 @@ use qicoo_domain::{MeetupId, QuestionId};
 use super::{Entry, LeaderboardStore, Ranked, LEADERBOARD};
 use crate::error::{ApplyError, StoreError};
 use crate::event::Checkpoint;
+use crate::ranking::Rank;
 
 /// One leaderboard's contents.
 #[derive(Default, Clone)]
 struct Board {
     checkpoint: Option<Checkpoint>,
     entries: HashMap<QuestionId, Entry>,
-    /// Per meetup, ranked questions ordered by (fewest negative likes, i.e.
-    /// most likes; earliest posted; id).
-    ranks: HashMap<MeetupId, BTreeSet<(i64, i64, QuestionId)>>,
+    /// Per meetup, ranked questions in rank order (the id only keeps two
+    /// entries apart; posted positions already differ).
+    ranks: HashMap<MeetupId, BTreeSet<(Rank, QuestionId)>>,
 }
 
 impl Board {
     fn put(&mut self, id: QuestionId, entry: Entry) {
         if let Some(old) = self.entries.get(&id) {
             if let Some(set) = self.ranks.get_mut(&old.meetup_id) {
-                set.remove(&(-old.likes, old.posted_position, id));
+                set.remove(&(old.rank(), id));
             }
         }
         if entry.is_ranked() {
-            self.ranks.entry(entry.meetup_id).or_default().insert((
-                -entry.likes,
-                entry.posted_position,
-                id,
-            ));
+            self.ranks
+                .entry(entry.meetup_id)
+                .or_default()
+                .insert((entry.rank(), id));
         }
         self.entries.insert(id, entry);
     }
@@ -116,9 +116,9 @@ impl LeaderboardStore for MemoryLeaderboard {
             .map(|set| {
                 set.iter()
                     .take(limit)
-                    .map(|(neg_likes, _, id)| Ranked {
+                    .map(|(rank, id)| Ranked {
                         question_id: *id,
-                        likes: -neg_likes,
+                        likes: rank.likes,
                     })
                     .collect()
             })

@@ -1,5 +1,5 @@
-//! The leaderboard: per meetup, the published, unanswered questions ranked by
-//! likes, ties broken by the earlier question first.
+//! The leaderboard: per meetup, the questions [`crate::ranking`] ranks, in
+//! its order (by likes, ties broken by the earlier question first).
 //!
 //! [`LeaderboardProjection`] folds events into per-question [`Entry`]s (kept in
 //! memory by the active worker) and hands the changed entries and the new
@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ApplyError, StoreError};
 use crate::event::{Checkpoint, DomainEvent, StoredEvent};
+use crate::ranking::Rank;
 use crate::runner::Projection;
 
 mod memory;
@@ -41,7 +42,15 @@ pub struct Entry {
 impl Entry {
     /// Whether the question belongs on the leaderboard.
     pub fn is_ranked(&self) -> bool {
-        self.status == QuestionStatus::Published && !self.answered
+        crate::ranking::is_ranked(self.status, self.answered)
+    }
+
+    /// What it is ranked by.
+    pub fn rank(&self) -> Rank {
+        Rank {
+            likes: self.likes,
+            posted_position: self.posted_position,
+        }
     }
 }
 

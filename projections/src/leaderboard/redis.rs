@@ -181,7 +181,7 @@ impl RedisLeaderboard {
     }
 
     fn member(id: QuestionId, entry: &Entry) -> String {
-        format!("{:020}:{id}", entry.posted_position)
+        format!("{}:{id}", entry.rank().redis_member_prefix())
     }
 
     fn parse_checkpoint(raw: Option<String>) -> Result<Option<Checkpoint>, StoreError> {
@@ -225,7 +225,7 @@ impl RedisLeaderboard {
             pipe.hset(self.entries_key(), id.to_string(), json).ignore();
             let key = self.meetup_key(entry.meetup_id);
             if entry.is_ranked() {
-                pipe.zadd(key, Self::member(*id, entry), -entry.likes)
+                pipe.zadd(key, Self::member(*id, entry), entry.rank().redis_score())
                     .ignore();
             } else {
                 pipe.zrem(key, Self::member(*id, entry)).ignore();

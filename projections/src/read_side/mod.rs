@@ -130,6 +130,12 @@ impl ReadSide {
         })
     }
 
+    /// Stops the read side's own background tasks (the feed's listener) and
+    /// waits for them; the workers stop on the token they were spawned with.
+    pub async fn close(&self) {
+        self.feed.close().await;
+    }
+
     /// The queries.
     pub fn queries(&self) -> Arc<dyn ReadQueries> {
         self.queries.clone()

@@ -8,6 +8,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod changes;
 mod crash;
 mod feed;
 mod fold;
