@@ -14,9 +14,8 @@ pub(crate) mod test_support;
 
 use std::sync::Arc;
 
-use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header::ORIGIN;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -32,6 +31,7 @@ pub use hub::{LiveHub, LiveSettings};
 use crate::error::ApiError;
 use crate::http::parse_id;
 use crate::path::Path;
+use crate::query::Query;
 use crate::state::AppState;
 
 /// Who may connect: the connection cap and the allowed origins.
@@ -56,10 +56,9 @@ async fn live(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    params: Result<Query<Params>, QueryRejection>,
+    Query(params): Query<Params>,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let meetup: MeetupId = parse_id(&id, "No such meetup.")?;
     let after = params
         .after

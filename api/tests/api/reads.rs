@@ -368,3 +368,67 @@ async fn organizer_views_answer_from_the_read_model_while_the_event_store_is_unr
     proxy.restore().await;
     app.cleanup().await;
 }
+
+/// `--db-max-connections` bounds the read side's pools too: however many
+/// queries arrive at once, the read model's database never sees more
+/// connections from this node than that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_read_model_pool_stays_within_the_configured_connections() {
+    use clap::Parser;
+    use sqlx::Connection as _;
+
+    let Some(services) = crate::support::ScaledServices::create().await else {
+        return;
+    };
+    let mysql_url = services.mysql.url.clone();
+    let database = mysql_url
+        .rsplit('/')
+        .next()
+        .expect("database name")
+        .to_owned();
+    let mut argv = vec![
+        "qicoo".to_owned(),
+        "--secret".to_owned(),
+        crate::support::TEST_SECRET.to_owned(),
+        "--db-max-connections".to_owned(),
+        "2".to_owned(),
+    ];
+    argv.extend(services.argv("all"));
+    let store_url = services.pg.url.clone();
+    let args = qicoo_api::config::Cli::try_parse_from(argv)
+        .expect("valid arguments")
+        .serve_args();
+    let app = crate::support::serve(
+        qicoo_api::serve::Qicoo::start(&args).await.expect("starts"),
+        None,
+        store_url,
+        None,
+        Some(services),
+    )
+    .await;
+    let meetup = app.create_meetup(false).await;
+    let token = app.participant().await;
+    app.post_question(&meetup, &token, "Who holds the pool?")
+        .await;
+
+    let lists = (0..40).map(|_| list(&app, &meetup, "sort=top", None));
+    for page in futures::future::join_all(lists).await {
+        assert!(page["items"].is_array(), "{page}");
+    }
+    let mut admin = sqlx::MySqlConnection::connect(&mysql_url)
+        .await
+        .expect("connects");
+    let connections: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()",
+    )
+    .bind(&database)
+    .fetch_one(&mut admin)
+    .await
+    .expect("counts connections");
+    assert!(
+        (1..=2).contains(&connections),
+        "the read model's pool holds {connections} connections"
+    );
+    drop(admin);
+    app.cleanup().await;
+}
