@@ -34,7 +34,8 @@ pub fn router() -> Router<AppState> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateMeetup {
-    /// Shown to everyone in the room.
+    /// Shown to everyone in the room (trimmed first).
+    #[schema(min_length = 1, max_length = 120)]
     title: String,
     /// Whether questions wait for the organizer's approval.
     #[serde(default)]
@@ -188,6 +189,8 @@ pub(crate) async fn read(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UpdateMeetup {
+    /// A new title (trimmed first).
+    #[schema(min_length = 1, max_length = 120)]
     title: Option<String>,
     qa_open: Option<bool>,
     moderated: Option<bool>,

@@ -42,7 +42,11 @@ pub fn router() -> Router<AppState> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateQuestion {
+    /// The question (trimmed first; newlines allowed).
+    #[schema(min_length = 1, max_length = 1000)]
     text: String,
+    /// Shown with the question; anonymous without it (trimmed first).
+    #[schema(max_length = 40)]
     author_name: Option<String>,
     /// Chosen by the client so that a retried post is recognised.
     #[schema(format = Uuid)]
@@ -267,6 +271,8 @@ pub(crate) async fn list(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EditQuestion {
+    /// The new text (trimmed first; newlines allowed).
+    #[schema(min_length = 1, max_length = 1000)]
     text: String,
 }
 
@@ -317,6 +323,7 @@ pub(crate) async fn edit(
 #[into_params(parameter_in = Query)]
 pub(crate) struct DeleteParams {
     /// Why the organizer removes the question (optional).
+    #[param(max_length = 500)]
     reason: Option<String>,
 }
 
