@@ -13,7 +13,7 @@ use tower_http::trace::TraceLayer;
 use crate::error::ApiError;
 use crate::request::REQUEST_ID_HEADER;
 use crate::state::AppState;
-use crate::{http, metrics};
+use crate::{http, metrics, openapi};
 
 /// Settings of the HTTP layer itself.
 #[derive(Debug, Clone, Copy)]
@@ -27,15 +27,7 @@ pub fn app(state: AppState, settings: HttpSettings) -> Router {
     // Install the recorder before the first request is counted.
     metrics::handle();
     let request_id = axum::http::HeaderName::from_static(REQUEST_ID_HEADER);
-    let api = http::router()
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed);
-    Router::new()
-        .nest("/api/v1", api)
-        .merge(http::health::router())
-        .route("/metrics", get(metrics::render))
-        .fallback(not_found)
-        .route_layer(middleware::from_fn(metrics::track))
+    routes()
         .with_state(state)
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(CatchPanicLayer::custom(panic_response))
@@ -56,6 +48,21 @@ pub fn app(state: AppState, settings: HttpSettings) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// Every route of the API node, before state and the outer layers: what
+/// [`app`] serves, and what the OpenAPI document must describe.
+pub fn routes() -> Router<AppState> {
+    let api = http::router()
+        .route("/openapi.json", get(openapi::document))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed);
+    Router::new()
+        .nest("/api/v1", api)
+        .merge(http::health::router())
+        .route("/metrics", get(metrics::render))
+        .fallback(not_found)
+        .route_layer(middleware::from_fn(metrics::track))
 }
 
 /// What a projector serves: health, readiness and metrics only.

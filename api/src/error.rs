@@ -79,13 +79,22 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An RFC 9457 problem, as every error is sent.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Problem<'a> {
+    /// Always `about:blank`: the status says what kind of problem it is.
+    #[schema(value_type = String)]
     r#type: &'static str,
+    /// The status's reason phrase.
+    #[schema(value_type = String)]
     title: &'a str,
+    /// The HTTP status code.
     status: u16,
+    /// What went wrong, for a human.
     detail: String,
+    /// For validation failures: each invalid field with its messages.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<BTreeMap<String, Vec<String>>>)]
     errors: Option<&'a BTreeMap<String, Vec<String>>>,
 }
 

@@ -9,6 +9,7 @@ pub mod http;
 pub mod json;
 pub mod live;
 pub mod metrics;
+pub mod openapi;
 pub mod path;
 pub mod query;
 pub mod replay;

@@ -19,7 +19,13 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The process is alive and serving HTTP.
-async fn healthz() -> Json<Value> {
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "Alive.", body = crate::openapi::HealthSchema))
+)]
+pub(crate) async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
@@ -38,9 +44,10 @@ fn dependency(name: &str, result: Result<(), String>) -> &'static str {
 
 /// A projection as `/readyz` shows it: which one, what its worker is doing, and
 /// how far it has come — never the text of its last error.
-#[derive(Serialize)]
-struct ProjectionReadiness {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ProjectionReadiness {
     name: String,
+    #[schema(value_type = crate::openapi::WorkerStateSchema)]
     state: WorkerState,
     checkpoint: Option<i64>,
     watermark: Option<i64>,
@@ -69,7 +76,18 @@ impl ProjectionReadiness {
 
 /// The process can do its work: its stores answer, no projection here has
 /// failed, and (API nodes) the read model is not too far behind.
-async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready.", body = crate::openapi::ReadinessSchema),
+        (status = 503, description = "Not ready: a store does not answer, a projection failed, \
+                                      or the read model lags too far behind.",
+         body = crate::openapi::ReadinessSchema),
+    )
+)]
+pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let event_store = dependency(
         "event_store",
         state.commands.ping().await.map_err(|e| e.to_string()),

@@ -12,6 +12,7 @@ use super::parse_id;
 use super::reads::{field_error, reach, viewer, MIN_POSITION_WAIT};
 use crate::auth::Credential;
 use crate::error::ApiError;
+use crate::openapi::{BadRequest, NotFound, Unauthorized, Unavailable, Unprocessable};
 use crate::path::Path;
 use crate::query::Query;
 use crate::state::AppState;
@@ -20,9 +21,14 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/meetups/{id}/leaderboard", get(leaderboard))
 }
 
-#[derive(Deserialize)]
-struct Params {
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct Params {
+    /// Questions to return, 1 to 100 (default 10).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
+    /// Wait (briefly) until the read model and the ranking reflect this position.
+    #[param(value_type = Option<i64>, minimum = 0)]
     min_position: Option<String>,
 }
 
@@ -38,7 +44,24 @@ pub fn parse_limit(raw: Option<&str>, default: u32) -> Result<u32, ApiError> {
     }
 }
 
-async fn leaderboard(
+/// The most-liked published, unanswered questions, in rank order (ties: the
+/// earlier question first).
+#[utoipa::path(
+    get,
+    path = "/meetups/{id}/leaderboard",
+    tag = "questions",
+    params(("id" = String, Path, format = Uuid, description = "The meetup's id."), Params),
+    security((), ("participant_token" = []), ("organizer_key" = [])),
+    responses(
+        (status = 200, description = "The top questions.", body = crate::openapi::QuestionPageSchema),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(crate) async fn leaderboard(
     State(state): State<AppState>,
     Path(id): Path<String>,
     credential: Credential,

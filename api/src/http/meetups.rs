@@ -15,6 +15,10 @@ use super::views::{MeetupBody, MeetupResponse};
 use crate::auth::{new_organizer_key, Credential};
 use crate::error::ApiError;
 use crate::json::Json;
+use crate::openapi::{
+    BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized, Unavailable,
+    Unprocessable, UnsupportedMediaType,
+};
 use crate::path::Path;
 use crate::query::Query;
 use crate::request::RequestMeta;
@@ -26,23 +30,46 @@ pub fn router() -> Router<AppState> {
         .route("/meetups/{id}", get(read).patch(update))
 }
 
-#[derive(Deserialize)]
+/// A meetup to create.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateMeetup {
+pub(crate) struct CreateMeetup {
+    /// Shown to everyone in the room (trimmed first).
+    #[schema(min_length = 1, max_length = 120)]
     title: String,
+    /// Whether questions wait for the organizer's approval.
     #[serde(default)]
     moderated: bool,
 }
 
-#[derive(Serialize)]
-struct Created {
+/// A new meetup, with the key that organizes it.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = MeetupCreated)]
+pub(crate) struct Created {
     meetup: MeetupBody,
     /// Shown once: only its hash is stored.
     organizer_key: String,
     position: i64,
 }
 
-async fn create(
+/// Creates a meetup; its organizer key is in the answer, and only there.
+#[utoipa::path(
+    post,
+    path = "/meetups",
+    operation_id = "create_meetup",
+    tag = "meetups",
+    request_body = CreateMeetup,
+    responses(
+        (status = 201, description = "The meetup and its organizer key.", body = Created),
+        (status = 400, response = BadRequest),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(crate) async fn create(
     State(state): State<AppState>,
     meta: RequestMeta,
     Json(body): Json<CreateMeetup>,
@@ -104,8 +131,11 @@ pub async fn load_meetup(state: &AppState, id: MeetupId) -> Result<Meetup, ApiEr
         .ok_or(ApiError::NotFound("No such meetup."))
 }
 
-#[derive(Deserialize)]
-struct ReadParams {
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ReadParams {
+    /// Wait (briefly) until the read model reflects this position: read your writes.
+    #[param(value_type = Option<i64>, minimum = 0)]
     min_position: Option<String>,
 }
 
@@ -120,7 +150,25 @@ pub fn parse_min_position(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
     .transpose()
 }
 
-async fn read(
+/// Reads a meetup by id or by join code.
+#[utoipa::path(
+    get,
+    path = "/meetups/{id}",
+    operation_id = "read_meetup",
+    tag = "meetups",
+    params(
+        ("id" = String, Path, description = "The meetup's id, or its join code (any case)."),
+        ReadParams,
+    ),
+    responses(
+        (status = 200, description = "The meetup.", body = MeetupBody),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(crate) async fn read(
     State(state): State<AppState>,
     Path(id_or_code): Path<String>,
     Query(params): Query<ReadParams>,
@@ -137,16 +185,41 @@ async fn read(
     Ok(axum::Json(meetup))
 }
 
-#[derive(Deserialize)]
+/// The settings to change; absent ones stay as they are.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct UpdateMeetup {
+pub(crate) struct UpdateMeetup {
+    /// A new title (trimmed first).
+    #[schema(min_length = 1, max_length = 120)]
     title: Option<String>,
     qa_open: Option<bool>,
     moderated: Option<bool>,
     archived: Option<bool>,
 }
 
-async fn update(
+/// Changes a meetup's settings (organizer only); archiving is final.
+#[utoipa::path(
+    patch,
+    path = "/meetups/{id}",
+    operation_id = "update_meetup",
+    tag = "meetups",
+    params(("id" = String, Path, format = Uuid, description = "The meetup's id.")),
+    request_body = UpdateMeetup,
+    security(("organizer_key" = [])),
+    responses(
+        (status = 200, description = "The meetup as it now is.", body = MeetupResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(crate) async fn update(
     State(state): State<AppState>,
     Path(id): Path<String>,
     credential: Credential,

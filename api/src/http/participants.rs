@@ -13,13 +13,25 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/participants", post(create))
 }
 
-#[derive(Serialize)]
-struct Created {
+/// A new participant and the token that speaks for them.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ParticipantCreated)]
+pub(crate) struct Created {
+    #[schema(value_type = String, format = Uuid)]
     participant_id: ParticipantId,
+    /// Send as `Authorization: Bearer <token>`.
     token: String,
 }
 
-async fn create(State(state): State<AppState>) -> (StatusCode, Json<Created>) {
+/// Creates an anonymous participant and signs a token for them.
+#[utoipa::path(
+    post,
+    path = "/participants",
+    operation_id = "create_participant",
+    tag = "participants",
+    responses((status = 201, description = "The participant and their token.", body = Created))
+)]
+pub(crate) async fn create(State(state): State<AppState>) -> (StatusCode, Json<Created>) {
     let participant_id = ParticipantId::new();
     let token = state.signer.participant_token(participant_id);
     (

@@ -20,6 +20,10 @@ use super::views::{QuestionBody, QuestionResponse};
 use crate::auth::Credential;
 use crate::error::ApiError;
 use crate::json::Json;
+use crate::openapi::{
+    BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized, Unavailable,
+    Unprocessable, UnsupportedMediaType,
+};
 use crate::path::Path;
 use crate::query::Query;
 use crate::request::RequestMeta;
@@ -34,16 +38,47 @@ pub fn router() -> Router<AppState> {
         .route("/questions/{id}/{action}", post(moderate))
 }
 
-#[derive(Deserialize)]
+/// A question to post.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateQuestion {
+pub(crate) struct CreateQuestion {
+    /// The question (trimmed first; newlines allowed).
+    #[schema(min_length = 1, max_length = 1000)]
     text: String,
+    /// Shown with the question; anonymous without it (trimmed first).
+    #[schema(max_length = 40)]
     author_name: Option<String>,
     /// Chosen by the client so that a retried post is recognised.
+    #[schema(format = Uuid)]
     id: Option<String>,
 }
 
-async fn create(
+/// Posts a question (participant). The same post again, under the same `id`,
+/// answers 200 with the same body.
+#[utoipa::path(
+    post,
+    path = "/meetups/{id}/questions",
+    operation_id = "post_question",
+    tag = "questions",
+    params(("id" = String, Path, format = Uuid, description = "The meetup's id.")),
+    request_body = CreateQuestion,
+    security(("participant_token" = [])),
+    responses(
+        (status = 201, description = "The question, posted.", body = QuestionResponse),
+        (status = 200, description = "The same post again: the question as first posted.",
+         body = QuestionResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(crate) async fn create(
     State(state): State<AppState>,
     Path(meetup_id): Path<String>,
     credential: Credential,
@@ -118,12 +153,32 @@ async fn respond(state: &AppState, executed: &Executed<Question>) -> QuestionRes
     }
 }
 
-#[derive(Deserialize)]
-struct ReadParams {
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ReadParams {
+    /// Wait (briefly) until the read model reflects this position: read your writes.
+    #[param(value_type = Option<i64>, minimum = 0)]
     min_position: Option<String>,
 }
 
-async fn read(
+/// Reads one question; pending ones only for their author and the organizer.
+#[utoipa::path(
+    get,
+    path = "/questions/{id}",
+    operation_id = "read_question",
+    tag = "questions",
+    params(("id" = String, Path, format = Uuid, description = "The question's id."), ReadParams),
+    security((), ("participant_token" = []), ("organizer_key" = [])),
+    responses(
+        (status = 200, description = "The question.", body = QuestionBody),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(crate) async fn read(
     State(state): State<AppState>,
     Path(id): Path<String>,
     credential: Credential,
@@ -145,16 +200,45 @@ async fn read(
     Ok(axum::Json(question))
 }
 
-#[derive(Deserialize)]
-struct ListParams {
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListParams {
+    /// `top` (most liked first, the default) or `recent`.
+    #[param(value_type = Option<String>, pattern = "^(top|recent)$")]
     sort: Option<String>,
+    /// Only questions in this status.
+    #[param(value_type = Option<crate::openapi::QuestionStatusSchema>)]
     status: Option<String>,
+    /// Questions per page, 1 to 100 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Wait (briefly) until the read model reflects this position: read your writes.
+    #[param(value_type = Option<i64>, minimum = 0)]
     min_position: Option<String>,
 }
 
-async fn list(
+/// Lists a meetup's questions, a page at a time. The organizer also sees pending
+/// and rejected ones; an author their own pending ones.
+#[utoipa::path(
+    get,
+    path = "/meetups/{id}/questions",
+    operation_id = "list_questions",
+    tag = "questions",
+    params(("id" = String, Path, format = Uuid, description = "The meetup's id."), ListParams),
+    security((), ("participant_token" = []), ("organizer_key" = [])),
+    responses(
+        (status = 200, description = "A page of questions.",
+         body = crate::openapi::QuestionPageSchema),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(crate) async fn list(
     State(state): State<AppState>,
     Path(meetup): Path<String>,
     credential: Credential,
@@ -183,13 +267,38 @@ async fn list(
     Ok(axum::Json(state.queries.questions(meetup, &query).await?))
 }
 
-#[derive(Deserialize)]
+/// A question's new text.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct EditQuestion {
+pub(crate) struct EditQuestion {
+    /// The new text (trimmed first; newlines allowed).
+    #[schema(min_length = 1, max_length = 1000)]
     text: String,
 }
 
-async fn edit(
+/// Edits a question's text (its author, not once answered).
+#[utoipa::path(
+    patch,
+    path = "/questions/{id}",
+    operation_id = "edit_question",
+    tag = "questions",
+    params(("id" = String, Path, format = Uuid, description = "The question's id.")),
+    request_body = EditQuestion,
+    security(("participant_token" = [])),
+    responses(
+        (status = 200, description = "The question as it now is.", body = QuestionResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(crate) async fn edit(
     State(state): State<AppState>,
     Path(id): Path<String>,
     credential: Credential,
@@ -210,13 +319,34 @@ async fn edit(
     Ok(axum::Json(respond(&state, &executed).await))
 }
 
-#[derive(Deserialize)]
-struct DeleteParams {
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct DeleteParams {
     /// Why the organizer removes the question (optional).
+    #[param(max_length = 500)]
     reason: Option<String>,
 }
 
-async fn delete(
+/// Withdraws a question (its author) or removes it (the organizer).
+#[utoipa::path(
+    delete,
+    path = "/questions/{id}",
+    operation_id = "delete_question",
+    tag = "questions",
+    params(("id" = String, Path, format = Uuid, description = "The question's id."), DeleteParams),
+    security(("participant_token" = []), ("organizer_key" = [])),
+    responses(
+        (status = 200, description = "The question as it now is.", body = QuestionResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(crate) async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(params): Query<DeleteParams>,
@@ -276,7 +406,28 @@ async fn organizer_meetup(state: &AppState, credential: &Credential) -> Result<M
     Ok(meetup_id)
 }
 
-async fn moderate(
+/// Moderates a question (the organizer).
+#[utoipa::path(
+    post,
+    path = "/questions/{id}/{action}",
+    operation_id = "moderate_question",
+    tag = "questions",
+    params(
+        ("id" = String, Path, format = Uuid, description = "The question's id."),
+        ("action" = String, Path, pattern = "^(approve|reject|answer|reopen|highlight|unhighlight)$",
+         description = "approve, reject, answer, reopen, highlight or unhighlight."),
+    ),
+    security(("organizer_key" = [])),
+    responses(
+        (status = 200, description = "The question as it now is.", body = QuestionResponse),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(crate) async fn moderate(
     State(state): State<AppState>,
     Path((id, action)): Path<(String, String)>,
     credential: Credential,

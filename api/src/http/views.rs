@@ -5,15 +5,20 @@ use qicoo_domain::{Meetup, Question};
 use qicoo_projections::QuestionView;
 use serde::Serialize;
 
-/// A meetup on the wire.
-#[derive(Debug, Serialize)]
+/// A meetup on the wire. The read model's `MeetupView` has this shape too, with
+/// `created_at` always known.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Meetup)]
 pub struct MeetupBody {
+    #[schema(format = Uuid)]
     pub id: String,
+    /// The join code attendees type in.
     pub code: String,
     pub title: String,
     pub qa_open: bool,
     pub moderated: bool,
     pub archived: bool,
+    /// `null` when the read model had not caught up with the command yet.
     pub created_at: Option<DateTime<Utc>>,
 }
 
@@ -32,19 +37,27 @@ impl MeetupBody {
     }
 }
 
-/// A question on the wire.
-#[derive(Debug, Serialize)]
+/// A question on the wire. The read model's `QuestionView` has this shape too,
+/// with its timestamps always known.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Question)]
 pub struct QuestionBody {
+    #[schema(format = Uuid)]
     pub id: String,
+    #[schema(format = Uuid)]
     pub meetup_id: String,
     pub text: String,
     pub author_name: Option<String>,
     pub likes: i64,
+    #[schema(value_type = crate::openapi::QuestionStatusSchema)]
     pub status: &'static str,
     pub answered: bool,
     pub highlighted: bool,
+    /// `null` when the read model had not caught up with the command yet.
     pub created_at: Option<DateTime<Utc>>,
+    /// `null` when the read model had not caught up with the command yet.
     pub updated_at: Option<DateTime<Utc>>,
+    /// Present when the caller is a participant.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub liked_by_me: Option<bool>,
 }
@@ -73,14 +86,14 @@ impl QuestionBody {
 }
 
 /// `{"meetup": …, "position": …}`
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MeetupResponse {
     pub meetup: MeetupBody,
     pub position: i64,
 }
 
 /// `{"question": …, "position": …}`
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct QuestionResponse {
     pub question: QuestionBody,
     pub position: i64,

@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::parse_id;
 use crate::auth::Credential;
 use crate::error::ApiError;
+use crate::openapi::{Conflict, Forbidden, NotFound, Unauthorized, Unavailable};
 use crate::path::Path;
 use crate::request::RequestMeta;
 use crate::state::AppState;
@@ -18,13 +19,31 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/questions/{id}/vote", put(like).delete(unlike))
 }
 
-#[derive(Serialize)]
-struct VoteResponse {
+/// Whether the caller now likes the question.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct VoteResponse {
     liked: bool,
     position: i64,
 }
 
-async fn like(
+/// Likes a question (participant); liking twice counts once.
+#[utoipa::path(
+    put,
+    path = "/questions/{id}/vote",
+    operation_id = "like_question",
+    tag = "votes",
+    params(("id" = String, Path, format = Uuid, description = "The question's id.")),
+    security(("participant_token" = [])),
+    responses(
+        (status = 200, description = "The question is liked.", body = VoteResponse),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(crate) async fn like(
     state: State<AppState>,
     id: Path<String>,
     credential: Credential,
@@ -33,7 +52,24 @@ async fn like(
     vote(state, id, credential, meta, true).await
 }
 
-async fn unlike(
+/// Takes a like back (participant); idempotent too.
+#[utoipa::path(
+    delete,
+    path = "/questions/{id}/vote",
+    operation_id = "unlike_question",
+    tag = "votes",
+    params(("id" = String, Path, format = Uuid, description = "The question's id.")),
+    security(("participant_token" = [])),
+    responses(
+        (status = 200, description = "The question is not liked.", body = VoteResponse),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(crate) async fn unlike(
     state: State<AppState>,
     id: Path<String>,
     credential: Credential,

@@ -10,6 +10,7 @@ mod errors;
 mod flows;
 mod handover;
 mod live;
+mod openapi;
 mod proxy;
 mod readiness;
 mod reads;
