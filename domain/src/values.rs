@@ -26,16 +26,55 @@ pub enum ValidationError {
     InvalidCharacter(char),
 }
 
-/// Trims `raw`, normalises line endings when newlines are allowed, and checks
-/// length and characters.
+/// Bidirectional embedding, override and isolate controls (LRE, RLE, PDF,
+/// LRO, RLO, LRI, RLI, FSI, PDI). One of them inside a question could reverse
+/// the text around it on every screen that shows it, so they are removed.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that show nothing to a reader: white space, zero-width and
+/// joining characters, direction marks, invisible operators, fillers that
+/// render as blanks, variation selectors and tags. A text made only of these
+/// is blank, however many there are. (Joiners stay inside a text: emoji
+/// sequences need them.)
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{2800}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{E0000}'..='\u{E007F}'
+                | '\u{E0100}'..='\u{E01EF}'
+        )
+}
+
+/// Trims `raw`, normalises line endings when newlines are allowed, removes
+/// bidirectional controls, and checks that something visible is left, the
+/// length and the characters.
 fn clean(raw: &str, max: usize, newlines: bool) -> Result<String, ValidationError> {
     let text = if newlines {
         raw.replace("\r\n", "\n")
     } else {
         raw.to_owned()
     };
+    let text: String = text.chars().filter(|c| !is_bidi_control(*c)).collect();
     let text = text.trim();
-    if text.is_empty() {
+    if text.chars().all(is_invisible) {
         return Err(ValidationError::Empty);
     }
     if text.chars().count() > max {
@@ -98,7 +137,8 @@ text_type!(
 );
 
 impl AuthorName {
-    /// An absent or blank name means "anonymous".
+    /// An absent name, or one left empty (only white space), means
+    /// "anonymous"; a name made of invisible characters is refused.
     pub fn parse_optional(raw: Option<&str>) -> Result<Option<Self>, ValidationError> {
         match raw {
             None => Ok(None),
@@ -190,6 +230,57 @@ impl fmt::Debug for OrganizerKeyHash {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_made_only_of_invisible_characters_is_blank() {
+        for raw in [
+            "\u{202e}\u{200b}\u{200b}",
+            "\u{200b}",
+            " \u{200d}\u{2060}\u{feff} ",
+            "\u{3164}\u{115f}",
+            "\u{2800}\u{200e}\u{200f}",
+            "\u{2066}\u{2069}",
+        ] {
+            assert_eq!(
+                QuestionText::parse(raw),
+                Err(ValidationError::Empty),
+                "{raw:?}"
+            );
+            assert_eq!(
+                MeetupTitle::parse(raw),
+                Err(ValidationError::Empty),
+                "{raw:?}"
+            );
+            assert_eq!(
+                AuthorName::parse_optional(Some(raw)),
+                Err(ValidationError::Empty),
+                "{raw:?}"
+            );
+            assert_eq!(
+                RemovalReason::parse(raw),
+                Err(ValidationError::Empty),
+                "{raw:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bidi_override_cannot_reverse_the_text_around_it() {
+        let text = QuestionText::parse("Is \u{202e}gnp.exe\u{202c} safe? \u{2067}x\u{2069}")
+            .expect("valid");
+        assert_eq!(text.as_str(), "Is gnp.exe safe? x");
+        assert!(!text.as_str().chars().any(is_bidi_control));
+    }
+
+    #[test]
+    fn visible_text_keeps_its_joiners_and_marks() {
+        // A family emoji is joined by zero-width joiners; an RTL mark may
+        // sit beside Arabic text.
+        let family = "\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}";
+        assert_eq!(QuestionText::parse(family).expect("valid").as_str(), family);
+        let marked = "\u{645}\u{631}\u{62d}\u{628}\u{627}\u{200f}";
+        assert_eq!(AuthorName::parse(marked).expect("valid").as_str(), marked);
+    }
 
     #[test]
     fn question_text_is_trimmed_and_keeps_inner_newlines() {

@@ -110,6 +110,14 @@ async fn bad_input_gets_the_documented_status_as_problem_json(app: &TestApp) {
         .json(json!({"title": "   "}))
         .field("title"),
         case(
+            "title made of invisible characters",
+            M::POST,
+            "/meetups".into(),
+            S::UNPROCESSABLE_ENTITY,
+        )
+        .json(json!({"title": "\u{2066}\u{feff}\u{2069}"}))
+        .field("title"),
+        case(
             "title too long",
             M::POST,
             "/meetups".into(),
@@ -198,6 +206,24 @@ async fn bad_input_gets_the_documented_status_as_problem_json(app: &TestApp) {
         .json(json!({"text": "bell\u{7}"}))
         .auth(&token)
         .field("text"),
+        case(
+            "question made of invisible characters",
+            M::POST,
+            ask.clone(),
+            S::UNPROCESSABLE_ENTITY,
+        )
+        .json(json!({"text": "\u{202e}\u{200b}\u{200b}"}))
+        .auth(&token)
+        .field("text"),
+        case(
+            "author name made of zero-width characters",
+            M::POST,
+            ask.clone(),
+            S::UNPROCESSABLE_ENTITY,
+        )
+        .json(json!({"text": "Hi?", "author_name": "\u{200b}\u{200d}"}))
+        .auth(&token)
+        .field("author_name"),
         case(
             "author name too long",
             M::POST,
