@@ -12,7 +12,7 @@
 //! document yet: once they are, they need their rows here, and their
 //! non-organizer cells must be refused.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 
@@ -371,8 +371,9 @@ fn root(app: &TestApp) -> &str {
         .expect("the test app's base is its /api/v1")
 }
 
-/// Every operation of the served document, as (`method`, path).
-async fn documented_operations(app: &TestApp) -> BTreeSet<(String, String)> {
+/// Every operation of the served document, as (`method`, path), with the
+/// statuses it documents.
+async fn documented_operations(app: &TestApp) -> BTreeMap<(String, String), BTreeSet<u16>> {
     let response = app
         .client
         .get(format!("{}/openapi.json", app.base))
@@ -381,14 +382,20 @@ async fn documented_operations(app: &TestApp) -> BTreeSet<(String, String)> {
         .expect("request");
     assert_eq!(response.status(), StatusCode::OK);
     let document: Value = response.json().await.expect("the document is JSON");
-    let mut operations = BTreeSet::new();
+    let mut operations = BTreeMap::new();
     for (path, item) in document["paths"]
         .as_object()
         .expect("the document has paths")
     {
-        for method in item.as_object().expect("a path item").keys() {
+        for (method, operation) in item.as_object().expect("a path item") {
             if METHODS.contains(&method.as_str()) {
-                operations.insert((method.clone(), path.clone()));
+                let statuses = operation["responses"]
+                    .as_object()
+                    .expect("an operation lists its responses")
+                    .keys()
+                    .filter_map(|status| status.parse().ok())
+                    .collect();
+                operations.insert((method.clone(), path.clone()), statuses);
             }
         }
     }
@@ -478,7 +485,8 @@ async fn prepare(app: &TestApp, world: &World, row: &Row) {
 /// Every operation of the document × every caller: the exact status.
 async fn every_caller_gets_exactly_the_status_its_credential_allows(app: &TestApp) {
     let rows = rows();
-    let documented = documented_operations(app).await;
+    let operations = documented_operations(app).await;
+    let documented: BTreeSet<(String, String)> = operations.keys().cloned().collect();
     let covered: BTreeSet<(String, String)> = rows
         .iter()
         .map(|r| (r.method.to_owned(), r.path.to_owned()))
@@ -498,6 +506,20 @@ async fn every_caller_gets_exactly_the_status_its_credential_allows(app: &TestAp
         stale.is_empty(),
         "the matrix has rows for operations the document no longer has: {stale:?}"
     );
+
+    // What the matrix expects, the contract must say an operation can answer.
+    for row in &rows {
+        let key = (row.method.to_owned(), row.path.to_owned());
+        let statuses = &operations[&key];
+        for (caller, expected) in CALLERS.iter().zip(row.expect) {
+            assert!(
+                statuses.contains(&expected),
+                "{} {} answers {expected} to {caller}, which its document does not list: {statuses:?}",
+                row.method.to_uppercase(),
+                row.path
+            );
+        }
+    }
 
     let shared = World::create(app).await;
     shared.settle(app).await;
