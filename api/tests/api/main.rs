@@ -4,6 +4,7 @@
 
 mod support;
 
+mod authz;
 mod bench_smoke;
 mod concurrency;
 mod errors;
