@@ -129,15 +129,7 @@ fn ids(items: &Value) -> Vec<String> {
 }
 
 async fn like(app: &TestApp, question: &str, token: &str) {
-    let response = app
-        .send(
-            Method::PUT,
-            &format!("/questions/{question}/vote"),
-            Some(token),
-            None,
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
+    app.like(question, token).await;
 }
 
 /// A meetup and a participant, once the read model shows the meetup (a live
@@ -255,21 +247,6 @@ async fn post_with_id(app: &TestApp, meetup: &TestMeetup, token: &str, id: &str,
     assert_eq!(response.status(), StatusCode::CREATED);
 }
 
-/// Likes and returns the position of the like.
-async fn like_at(app: &TestApp, question: &str, token: &str) -> i64 {
-    let response = app
-        .send(
-            Method::PUT,
-            &format!("/questions/{question}/vote"),
-            Some(token),
-            None,
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.expect("json");
-    body["position"].as_i64().expect("position")
-}
-
 async fn questions_tied_on_likes_rank_alike_on_the_live_stream_and_the_leaderboard(app: &TestApp) {
     let (meetup, token) = open(app).await;
     let mut client = LiveClient::connect(&app.live_url(&meetup.id, "")).await;
@@ -284,8 +261,8 @@ async fn questions_tied_on_likes_rank_alike_on_the_live_stream_and_the_leaderboa
         .replacen(|_: char| true, "0", 1);
     post_with_id(app, &meetup, &token, &earlier, "Posted first?").await;
     post_with_id(app, &meetup, &token, &later, "Posted second?").await;
-    like_at(app, &later, &token).await;
-    let position = like_at(app, &earlier, &token).await;
+    app.like(&later, &token).await;
+    let position = app.like(&earlier, &token).await;
     client
         .until("one like on each", |c| {
             c.likes.get(&earlier) == Some(&1) && c.likes.get(&later) == Some(&1)

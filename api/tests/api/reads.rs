@@ -9,17 +9,7 @@ use crate::support::{TestApp, TestMeetup};
 
 /// Likes `question` as `token` and returns the command's position.
 async fn like(app: &TestApp, question: &str, token: &str) -> i64 {
-    let response = app
-        .send(
-            Method::PUT,
-            &format!("/questions/{question}/vote"),
-            Some(token),
-            None,
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.expect("json");
-    body["position"].as_i64().expect("position")
+    app.like(question, token).await
 }
 
 async fn list(app: &TestApp, meetup: &TestMeetup, query: &str, auth: Option<&str>) -> Value {
@@ -293,8 +283,6 @@ both!(command_answers_match_what_a_read_right_after_returns);
 /// public.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn organizer_views_answer_from_the_read_model_while_the_event_store_is_unreachable() {
-    use clap::Parser;
-
     let Some(services) = crate::support::ScaledServices::create().await else {
         return;
     };
@@ -308,28 +296,7 @@ async fn organizer_views_answer_from_the_read_model_while_the_event_store_is_unr
         .to_owned();
     let proxy = crate::proxy::Proxy::start(target.parse().expect("socket address")).await;
     let through_proxy = services.pg.url.replace(&target, &proxy.addr.to_string());
-    let mut argv = vec![
-        "qicoo".to_owned(),
-        "--secret".to_owned(),
-        crate::support::TEST_SECRET.to_owned(),
-    ];
-    argv.extend(services.argv("all"));
-    let at = argv
-        .iter()
-        .position(|a| a == "--event-store-url")
-        .expect("event store flag");
-    argv[at + 1] = through_proxy.clone();
-    let args = qicoo_api::config::Cli::try_parse_from(argv)
-        .expect("valid arguments")
-        .serve_args();
-    let app = crate::support::serve(
-        qicoo_api::serve::Qicoo::start(&args).await.expect("starts"),
-        None,
-        through_proxy,
-        None,
-        Some(services),
-    )
-    .await;
+    let app = services.serve_all_with(&[], Some(&through_proxy)).await;
 
     let meetup = app.create_meetup(true).await;
     let author = app.participant().await;
@@ -374,7 +341,6 @@ async fn organizer_views_answer_from_the_read_model_while_the_event_store_is_unr
 /// connections from this node than that.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_read_model_pool_stays_within_the_configured_connections() {
-    use clap::Parser;
     use sqlx::Connection as _;
 
     let Some(services) = crate::support::ScaledServices::create().await else {
@@ -386,26 +352,9 @@ async fn the_read_model_pool_stays_within_the_configured_connections() {
         .next()
         .expect("database name")
         .to_owned();
-    let mut argv = vec![
-        "qicoo".to_owned(),
-        "--secret".to_owned(),
-        crate::support::TEST_SECRET.to_owned(),
-        "--db-max-connections".to_owned(),
-        "2".to_owned(),
-    ];
-    argv.extend(services.argv("all"));
-    let store_url = services.pg.url.clone();
-    let args = qicoo_api::config::Cli::try_parse_from(argv)
-        .expect("valid arguments")
-        .serve_args();
-    let app = crate::support::serve(
-        qicoo_api::serve::Qicoo::start(&args).await.expect("starts"),
-        None,
-        store_url,
-        None,
-        Some(services),
-    )
-    .await;
+    let app = services
+        .serve_all_with(&["--db-max-connections", "2"], None)
+        .await;
     let meetup = app.create_meetup(false).await;
     let token = app.participant().await;
     app.post_question(&meetup, &token, "Who holds the pool?")

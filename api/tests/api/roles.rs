@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use qicoo_api::serve::Qicoo;
 use qicoo_projections::{ProjectionStatus, WorkerState, PROJECTIONS};
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde_json::Value;
 
 use crate::support::{ScaledServices, TestApp};
@@ -51,18 +51,7 @@ async fn like_and_see(
     token: &str,
     likes: i64,
 ) {
-    let response = via
-        .send(
-            Method::PUT,
-            &format!("/questions/{question}/vote"),
-            Some(token),
-            None,
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let position = response.json::<Value>().await.expect("json")["position"]
-        .as_i64()
-        .expect("position");
+    let position = via.like(question, token).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let page: Value = read

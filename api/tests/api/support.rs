@@ -109,16 +109,43 @@ impl ScaledServices {
 
     /// Starts a node of `role` in this process.
     pub async fn start(&self, role: &str) -> Qicoo {
+        self.start_with(role, &[], None).await
+    }
+
+    /// Starts a node of `role` with `extra` settings, reaching the event
+    /// store at `event_store_url` instead of directly (through a proxy, say).
+    pub async fn start_with(
+        &self,
+        role: &str,
+        extra: &[&str],
+        event_store_url: Option<&str>,
+    ) -> Qicoo {
         let mut argv = vec![
             "qicoo".to_owned(),
             "--secret".to_owned(),
             TEST_SECRET.to_owned(),
         ];
+        argv.extend(extra.iter().map(|a| (*a).to_owned()));
         argv.extend(self.argv(role));
+        if let Some(url) = event_store_url {
+            let at = argv
+                .iter()
+                .position(|a| a == "--event-store-url")
+                .expect("event store flag");
+            argv[at + 1] = url.to_owned();
+        }
         let args = Cli::try_parse_from(argv)
             .expect("valid arguments")
             .serve_args();
         Qicoo::start(&args).await.expect("starts")
+    }
+
+    /// Starts and serves a node of role `all` over these services, which the
+    /// app drops when cleaned up.
+    pub async fn serve_all_with(self, extra: &[&str], event_store_url: Option<&str>) -> TestApp {
+        let qicoo = self.start_with("all", extra, event_store_url).await;
+        let store_url = event_store_url.map_or_else(|| self.pg.url.clone(), str::to_owned);
+        serve(qicoo, None, store_url, None, Some(self)).await
     }
 
     /// Starts and serves an API node.
@@ -270,6 +297,21 @@ impl TestApp {
         assert_eq!(response.status(), StatusCode::CREATED);
         let body: Value = response.json().await.expect("json");
         body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Likes `question` as `token`; returns the position of the like.
+    pub async fn like(&self, question: &str, token: &str) -> i64 {
+        let response = self
+            .send(
+                Method::PUT,
+                &format!("/questions/{question}/vote"),
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.expect("json");
+        body["position"].as_i64().expect("position")
     }
 
     /// Posts a question and returns its id.
