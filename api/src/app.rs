@@ -28,7 +28,11 @@ pub fn app(state: AppState, settings: HttpSettings) -> Router {
     metrics::handle();
     let request_id = axum::http::HeaderName::from_static(REQUEST_ID_HEADER);
     routes()
-        .with_state(state)
+        .with_state(state.clone())
+        .layer(middleware::from_fn_with_state(
+            state,
+            crate::ratelimit::client::resolve,
+        ))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(

@@ -11,6 +11,8 @@ use qicoo_domain::{MeetupError, QuestionError, ValidationError, VoteError};
 use qicoo_projections::QueryError;
 use serde::Serialize;
 
+use crate::ratelimit::RateLimited;
+
 /// Seconds a client is asked to wait when a dependency is down.
 const RETRY_AFTER_SECS: &str = "5";
 
@@ -36,6 +38,9 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// Over a rate limit; worth retrying after `retry_after_secs`.
+    #[error("Too many requests; try again in {retry_after_secs} s.")]
+    TooManyRequests { retry_after_secs: u64 },
     /// A dependency (the event store) is unreachable; worth retrying.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -61,6 +66,7 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -130,7 +136,22 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static(RETRY_AFTER_SECS),
             );
         }
+        if let Self::TooManyRequests { retry_after_secs } = self {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
         response
+    }
+}
+
+impl From<RateLimited> for ApiError {
+    /// `Retry-After` in whole seconds, rounded up and at least 1: a client
+    /// that waits that long is allowed again.
+    fn from(limited: RateLimited) -> Self {
+        let wait = limited.retry_after;
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        ApiError::TooManyRequests {
+            retry_after_secs: secs.max(1),
+        }
     }
 }
 

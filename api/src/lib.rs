@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod path;
 pub mod query;
+pub mod ratelimit;
 pub mod replay;
 pub mod request;
 pub mod secret;

@@ -65,6 +65,7 @@ struct V1;
         PayloadTooLarge,
         UnsupportedMediaType,
         Unprocessable,
+        TooManyRequests,
         Unavailable,
     )),
     modifiers(&Credentials),
@@ -125,6 +126,7 @@ pub async fn document() -> Result<Response, ApiError> {
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 422, response = Unprocessable),
+        (status = 429, response = TooManyRequests),
         (status = 503, response = Unavailable),
     )
 )]
@@ -186,7 +188,7 @@ fn problem(description: &str, retry_after: bool) -> RefOr<utoipa::openapi::Respo
                 .schema(
                     ObjectBuilder::new()
                         .schema_type(Type::Integer)
-                        .minimum(Some(0)),
+                        .minimum(Some(1)),
                 )
                 .description(Some("Seconds to wait before trying again."))
                 .build(),
@@ -240,6 +242,11 @@ problem_response!(
     Unprocessable,
     "Invalid fields; `errors` names each one with its messages.",
     false
+);
+problem_response!(
+    TooManyRequests,
+    "Over the rate limit of this route group; retry after `Retry-After` seconds.",
+    true
 );
 problem_response!(
     Unavailable,

@@ -43,6 +43,8 @@ pub enum StartError {
     Serve(#[source] std::io::Error),
     #[error("invalid configuration: {0}")]
     Config(&'static str),
+    #[error(transparent)]
+    RateLimiter(#[from] crate::ratelimit::LimiterError),
 }
 
 /// Opens and migrates the event store.
@@ -147,6 +149,14 @@ impl Qicoo {
                 max_lag: args.ready_max_lag,
             },
             live,
+            rate_limits: Arc::new(crate::ratelimit::from_args(
+                &args.rate_limits,
+                &args.leaderboard,
+            )?),
+            client_addresses: Arc::new(crate::ratelimit::ClientAddressRule::new(
+                &args.rate_limits.trusted_proxies,
+                args.rate_limits.forwarded_header,
+            )),
             live_gate: LiveGate {
                 connections: Arc::new(Semaphore::new(args.max_connections)),
                 allowed_origins: Arc::new(

@@ -32,6 +32,7 @@ use crate::error::ApiError;
 use crate::http::parse_id;
 use crate::path::Path;
 use crate::query::Query;
+use crate::ratelimit::{ClientAddr, Group, Subject};
 use crate::state::AppState;
 
 /// Who may connect: the connection cap and the allowed origins.
@@ -56,6 +57,7 @@ async fn live(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
+    client: ClientAddr,
     Query(params): Query<Params>,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
@@ -71,6 +73,9 @@ async fn live(
         .transpose()?;
     check_origin(&state.live_gate, &headers)?;
     let upgrade = upgrade.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    state
+        .rate_limit(Group::Live, Subject::Client(client))
+        .await?;
     let permit = state
         .live_gate
         .connections

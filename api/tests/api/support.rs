@@ -41,6 +41,20 @@ fn init_logs() {
 
 pub const TEST_SECRET: &str = "test-secret-of-at-least-sixteen-bytes";
 
+/// Tests create participants, meetups and questions far faster than people
+/// do: rate limits are off unless a test sets one (`--rate-…`), as the rate
+/// limit tests do.
+fn rate_limits_unless_set(extra: &[&str]) -> Vec<String> {
+    let sets_one = extra.iter().any(|a| a.starts_with("--rate"));
+    let mut argv: Vec<String> = if sets_one {
+        Vec::new()
+    } else {
+        vec!["--rate-limits".into(), "off".into()]
+    };
+    argv.extend(extra.iter().map(|a| (*a).to_owned()));
+    argv
+}
+
 /// Starts the app over a fresh store; `None` when the store's service is down
 /// outside CI (the test then skips).
 pub async fn spawn_app(store: Store) -> Option<TestApp> {
@@ -51,7 +65,7 @@ pub async fn spawn_app(store: Store) -> Option<TestApp> {
 pub async fn spawn_app_with(store: Store, extra: &[&str]) -> Option<TestApp> {
     init_logs();
     let mut argv: Vec<String> = vec!["qicoo".into(), "--secret".into(), TEST_SECRET.into()];
-    argv.extend(extra.iter().map(|a| (*a).to_owned()));
+    argv.extend(rate_limits_unless_set(extra));
     let (url, dir, services) = match store {
         Store::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
@@ -125,7 +139,7 @@ impl ScaledServices {
             "--secret".to_owned(),
             TEST_SECRET.to_owned(),
         ];
-        argv.extend(extra.iter().map(|a| (*a).to_owned()));
+        argv.extend(rate_limits_unless_set(extra));
         argv.extend(self.argv(role));
         if let Some(url) = event_store_url {
             let at = argv
@@ -189,8 +203,14 @@ pub async fn spawn_app_with_small_send_buffer(extra: &[&str]) -> TestApp {
     init_logs();
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("qicoo.db").display());
-    let mut argv = vec!["qicoo", "--secret", TEST_SECRET, "--event-store-url", &url];
-    argv.extend(extra);
+    let mut argv = vec![
+        "qicoo".to_owned(),
+        "--secret".to_owned(),
+        TEST_SECRET.to_owned(),
+        "--event-store-url".to_owned(),
+        url.clone(),
+    ];
+    argv.extend(rate_limits_unless_set(extra));
     let args = Cli::try_parse_from(argv)
         .expect("valid arguments")
         .serve_args();
