@@ -13,6 +13,7 @@ mod handover;
 mod live;
 mod openapi;
 mod proxy;
+mod rate_limits;
 mod readiness;
 mod reads;
 mod roles;

@@ -445,3 +445,32 @@ macro_rules! both {
         }
     };
 }
+
+/// Like [`both!`], with extra command-line settings for both apps:
+/// `both_with!(name, &["--rate-questions", "5/min"])`.
+#[macro_export]
+macro_rules! both_with {
+    ($name:ident, $extra:expr) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_sqlite() {
+                if let Some(app) =
+                    $crate::support::spawn_app_with($crate::support::Store::Sqlite, $extra).await
+                {
+                    super::$name(&app).await;
+                    app.cleanup().await;
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_postgres() {
+                if let Some(app) =
+                    $crate::support::spawn_app_with($crate::support::Store::Postgres, $extra).await
+                {
+                    super::$name(&app).await;
+                    app.cleanup().await;
+                }
+            }
+        }
+    };
+}
