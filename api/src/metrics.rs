@@ -10,7 +10,9 @@
 //! (gauges, read at each scrape) and `projection_batches_total`,
 //! `projection_events_total`, `projection_errors_total` {kind} (counted by the
 //! workers); `websocket_clients`, `websocket_frames_total`,
-//! `websocket_forced_snapshots_total`, `websocket_commit_to_send_seconds`.
+//! `websocket_forced_snapshots_total`, `websocket_commit_to_send_seconds`;
+//! `rate_limited_total` and `rate_limiter_errors_total` {group} (counted by
+//! `crate::ratelimit`).
 
 use std::sync::OnceLock;
 use std::time::Instant;
