@@ -165,16 +165,25 @@ impl Qicoo {
             projectors,
             http: HttpSettings {
                 max_body_bytes: args.max_body_bytes,
+                web: crate::web::WebSettings {
+                    public_url: args.public_url.clone(),
+                    screen_frame_ancestors: args.screen_frame_ancestors.clone(),
+                },
             },
             serves_api: args.role.serves_api(),
         })
+    }
+
+    /// The settings of the HTTP application.
+    pub fn http_settings(&self) -> HttpSettings {
+        self.http.clone()
     }
 
     /// The HTTP application of this role: everything, or (projector) only
     /// health and metrics.
     pub fn router(&self) -> Router {
         if self.serves_api {
-            app(self.state.clone(), self.http)
+            app(self.state.clone(), self.http.clone())
         } else {
             crate::app::operations_app(self.state.clone())
         }
