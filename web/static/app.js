@@ -5,6 +5,7 @@
 import { html, render, useEffect, useState } from './lib/html.js';
 import { onLangChange } from './i18n.js';
 import { findMeetup } from './lib/api.js';
+import { known } from './lib/nav.js';
 import { NotFound, Header } from './views/common.js';
 
 const VIEWS = {
@@ -22,7 +23,10 @@ function route(path) {
   return { view: match[2] || 'attendee', code: decodeURIComponent(match[1]).toUpperCase() };
 }
 
+const firstPath = location.pathname;
+
 function serverSaysMissing() {
+  if (location.pathname !== firstPath) return false;
   const meta = document.querySelector('meta[name="qicoo-status"]');
   return meta && meta.getAttribute('content') === 'not-found';
 }
@@ -30,18 +34,31 @@ function serverSaysMissing() {
 function App() {
   const [, setLang] = useState(0);
   const [loaded, setLoaded] = useState(null);
-  const where = route(location.pathname);
+  const [path, setPath] = useState(location.pathname);
+  const where = route(path);
 
   useEffect(() => onLangChange(() => setLang((n) => n + 1)), []);
+  useEffect(() => {
+    const follow = () => {
+      setLoaded(null);
+      setPath(location.pathname);
+    };
+    window.addEventListener('popstate', follow);
+    window.addEventListener('qicoo:navigate', follow);
+    return () => {
+      window.removeEventListener('popstate', follow);
+      window.removeEventListener('qicoo:navigate', follow);
+    };
+  }, []);
 
   useEffect(() => {
     let cancelled = false;
     (async () => {
       if (where.view === 'missing') return setLoaded({ missing: true });
-      if (where.code && serverSaysMissing()) return setLoaded({ missing: true });
+      if (where.code && !known.has(where.code) && serverSaysMissing()) return setLoaded({ missing: true });
       const [module, meetup] = await Promise.all([
         VIEWS[where.view](),
-        where.code ? findMeetup(where.code) : Promise.resolve(null),
+        where.code ? (known.get(where.code) ?? findMeetup(where.code)) : Promise.resolve(null),
       ]);
       if (cancelled) return;
       if (where.code && !meetup) return setLoaded({ missing: true });
@@ -50,7 +67,7 @@ function App() {
     return () => {
       cancelled = true;
     };
-  }, []);
+  }, [path]);
 
   if (!loaded) return html`<${Header} /><main class="page" id="main" aria-busy="true"></main>`;
   if (loaded.missing) return html`<${NotFound} code=${where.code} />`;
@@ -58,7 +75,7 @@ function App() {
     return html`<${Header} /><main class="page" id="main"><p role="alert">${String(loaded.error.message)}</p></main>`;
   }
   const { View, meetup } = loaded;
-  return html`<${View} meetup=${meetup} code=${where.code} />`;
+  return html`<${View} key=${path} meetup=${meetup} code=${where.code} />`;
 }
 
 const root = document.getElementById('app');

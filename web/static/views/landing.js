@@ -6,6 +6,7 @@ import { t } from '../i18n.js';
 import { request } from '../lib/api.js';
 import { organizing, setOrganizerKey } from '../lib/store.js';
 import { Header, ErrorBanner, useError } from './common.js';
+import { navigate } from '../lib/nav.js';
 
 const CODE = /^[A-Za-z0-9]{6,8}$/;
 
@@ -14,7 +15,7 @@ function Join() {
   const [invalid, setInvalid] = useState(false);
   const submit = (event) => {
     event.preventDefault();
-    const clean = code.replace(/[\s-]/g, "").toUpperCase();
+    const clean = code.replace(/[\s-]/g, '').toUpperCase();
     if (!CODE.test(clean)) return setInvalid(true);
     location.assign(`/m/${encodeURIComponent(clean)}`);
   };
@@ -46,7 +47,7 @@ function Create() {
       const created = await request('POST', '/meetups', { body: { title, moderated } });
       setOrganizerKey(created.meetup.id, created.organizer_key, created.meetup.code);
       sessionStorage.setItem(`qicoo.fresh.${created.meetup.id}`, '1');
-      location.assign(`/m/${encodeURIComponent(created.meetup.code)}/organize`);
+      navigate(`/m/${encodeURIComponent(created.meetup.code)}/organize`, created.meetup);
     } catch (e) {
       setError(e);
       setBusy(false);

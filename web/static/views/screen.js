@@ -13,6 +13,13 @@ import { ConnectionBadge, LanguageSwitch } from './common.js';
 const TOP = 7;
 const REORDER_MS = 1000;
 
+/** The base the server's QR code encodes (its public URL, or this page's origin). */
+function publicBase() {
+  const meta = document.querySelector('meta[name="qicoo-public-url"]');
+  const base = meta && meta.getAttribute('content');
+  return (base || location.origin).replace(/\/+$/, '');
+}
+
 /** The top list's order, changed at most once per REORDER_MS. */
 function useThrottledOrder(ids) {
   const [order, setOrder] = useState(ids);
@@ -58,7 +65,7 @@ export default function Screen({ meetup: first }) {
 
   useLayoutEffect(() => flip(listRef.current, positions.current));
 
-  const url = `${location.origin}/m/${encodeURIComponent(meetup.code)}`;
+  const url = `${publicBase()}/m/${encodeURIComponent(meetup.code)}`;
   return html`<main class="screen" id="main">
     <header class="screen-head">
       <h1 class="screen-title">${meetup.title}</h1>
