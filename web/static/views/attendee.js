@@ -59,7 +59,7 @@ function AskForm({ meetup }) {
       <p id="ask-counter" class=${tooLong ? 'counter bad' : 'counter'} aria-label=${t('attendee.ask.counter.label', { n: length, max: MAX_TEXT })}>
         ${tooLong ? `${t('attendee.ask.tooLong', { max: MAX_TEXT })} ` : ''}${t('attendee.ask.counter', { n: length, max: MAX_TEXT })}
       </p>
-      <div class="row">
+      <div class="row wrap ask-send">
         <label class="grow">
           <span class="label">${t('attendee.ask.name')}</span>
           <input name="author_name" value=${name} maxlength=${MAX_NAME} autocomplete="nickname"
