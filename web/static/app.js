@@ -6,7 +6,7 @@ import { html, render, useEffect, useState } from './lib/html.js';
 import { onLangChange } from './i18n.js';
 import { findMeetup } from './lib/api.js';
 import { known } from './lib/nav.js';
-import { NotFound, Header } from './views/common.js';
+import { NotFound, Header, messageOf } from './views/common.js';
 
 const VIEWS = {
   attendee: () => import('./views/attendee.js'),
@@ -72,7 +72,7 @@ function App() {
   if (!loaded) return html`<${Header} /><main class="page" id="main" aria-busy="true"></main>`;
   if (loaded.missing) return html`<${NotFound} code=${where.code} />`;
   if (loaded.error) {
-    return html`<${Header} /><main class="page" id="main"><p role="alert">${String(loaded.error.message)}</p></main>`;
+    return html`<${Header} /><main class="page" id="main"><p role="alert">${messageOf(loaded.error)}</p></main>`;
   }
   const { View, meetup } = loaded;
   return html`<${View} key=${path} meetup=${meetup} code=${where.code} />`;

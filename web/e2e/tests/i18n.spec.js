@@ -48,3 +48,30 @@ test('question times are shown in the viewer locale and time zone', async ({ bro
     await expect(shown).toHaveAttribute('datetime', question.created_at);
   }
 });
+
+test('the English and Japanese tables have the same strings', async ({ page, qicoo }) => {
+  await page.goto(`${qicoo.url}/`);
+  const [en, ja] = await page.evaluate(async () => {
+    const i18n = await import('/assets/i18n.js');
+    return ['en', 'ja'].map((lang) => i18n.keys(lang));
+  });
+  expect(en.length).toBeGreaterThan(100);
+  expect([...ja].sort()).toEqual([...en].sort());
+});
+
+test('the Enter that confirms a Japanese conversion never sends the question', async ({ page, qicoo }) => {
+  const { meetup } = await qicoo.createMeetup('IME');
+  await page.goto(`${qicoo.url}/m/${meetup.code}`);
+  const box = page.getByRole('textbox', { name: 'Your question' });
+  await box.fill('変換中の質問');
+  const press = (options) =>
+    box.evaluate((el, init) => el.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true, ...init })), options);
+  // Ctrl+Enter sends, except while an IME is composing (isComposing, or keyCode 229 in older engines).
+  await press({ ctrlKey: true, isComposing: true });
+  await press({ ctrlKey: true, keyCode: 229 });
+  await expect(box).toHaveValue('変換中の質問');
+  expect(await qicoo.publicQuestions(meetup.id)).toEqual([]);
+  await press({ ctrlKey: true });
+  await expect(box).toHaveValue('');
+  await expect.poll(async () => (await qicoo.publicQuestions(meetup.id)).map((q) => q.text)).toEqual(['変換中の質問']);
+});

@@ -14,6 +14,8 @@ test('in a moderated meetup a question waits for approval, then shows everywhere
   const code = /\/m\/([A-Z0-9]+)\/organize/.exec(organizer.url())[1];
   await expect(organizer.getByRole('switch', { name: 'Moderation (review questions first)' })).toBeChecked();
   const queue = organizer.getByRole('list', { name: 'Moderation queue' });
+  // The queue comes over the organizer's live stream, not by polling.
+  await expect(organizer.getByText('Queue is live')).toBeVisible();
 
   const author = await (await browser.newContext()).newPage();
   const other = await (await browser.newContext()).newPage();
@@ -92,4 +94,42 @@ test('an organizer rejects a question and removes another with a reason', async 
   await expect(organizer.getByText('No published questions yet.')).toBeVisible();
   expect(await qicoo.publicQuestions(meetup.id)).toEqual([]);
   expect(requests.filter((url) => url.includes(key))).toEqual([]);
+});
+
+test('a key pasted on another device organizes the meetup; a wrong one is refused', async ({ page, qicoo }) => {
+  const { meetup, organizer_key: key } = await qicoo.createMeetup('Second laptop');
+  const other = await qicoo.createMeetup('Someone else’s');
+  await page.goto(`${qicoo.url}/m/${meetup.code}/organize`);
+  const field = page.getByLabel('Organizer key', { exact: true });
+  await field.fill(other.organizer_key);
+  await page.getByRole('button', { name: 'Use this key' }).click();
+  await expect(page.getByRole('alert').filter({ hasText: 'This key does not organize this meetup.' })).toBeVisible();
+  await field.fill(key);
+  await page.getByRole('button', { name: 'Use this key' }).click();
+  await expect(page.getByText('Queue is live')).toBeVisible();
+  await page.getByRole('switch', { name: 'Q&A open' }).uncheck();
+  await expect.poll(async () => (await qicoo.api('GET', `/meetups/${meetup.id}`)).qa_open).toBe(false);
+  await page.reload();
+  await expect(page.getByRole('switch', { name: 'Q&A open' })).not.toBeChecked();
+});
+
+test('closing Q&A and archiving the meetup tell attendees so at once', async ({ browser, qicoo }) => {
+  const { meetup, organizer_key: key } = await qicoo.createMeetup('Closing time');
+  const organizer = await (await browser.newContext()).newPage();
+  await organizer.goto(`${qicoo.url}/m/${meetup.code}/organize#key=${encodeURIComponent(key)}`);
+  const attendee = await (await browser.newContext()).newPage();
+  await attendee.goto(`${qicoo.url}/m/${meetup.code}`);
+  await expect(attendee.getByRole('button', { name: 'Send question' })).toBeVisible();
+
+  await organizer.getByRole('switch', { name: 'Q&A open' }).uncheck();
+  await expect(attendee.getByText('Q&A is closed for now: you can still read and like questions.')).toBeVisible();
+  await expect(attendee.getByRole('button', { name: 'Send question' })).toHaveCount(0);
+
+  await organizer.getByRole('button', { name: 'Archive meetup…' }).click();
+  await organizer.getByRole('button', { name: 'Cancel' }).click();
+  expect((await qicoo.api('GET', `/meetups/${meetup.id}`)).archived).toBe(false);
+  await organizer.getByRole('button', { name: 'Archive meetup…' }).click();
+  await organizer.getByRole('button', { name: 'Yes, archive' }).click();
+  await expect(organizer.getByText('This meetup is archived and read-only.')).toBeVisible();
+  await expect(attendee.getByText('This meetup is archived: questions are read-only.')).toBeVisible();
 });

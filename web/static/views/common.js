@@ -3,6 +3,7 @@
 
 import { html, useState } from '../lib/html.js';
 import { t, lang, setLang, LANGUAGES } from '../i18n.js';
+import { ApiError, NetworkError } from '../lib/api.js';
 
 /** The language switch: a labelled select, remembered in this browser. */
 export function LanguageSwitch() {
@@ -50,9 +51,31 @@ export function NotFound({ code }) {
     </main>`;
 }
 
-/** A small helper: an error message from anything thrown. */
+/** What to tell the person about an error, in their language. */
 export function messageOf(error) {
-  return (error && error.message) || t('error.generic');
+  if (error instanceof NetworkError) return t('error.offline');
+  if (!(error instanceof ApiError)) return t('error.generic');
+  switch (error.status) {
+    case 401:
+    case 403:
+      return t('error.forbidden');
+    case 404:
+      return t('error.notFound');
+    case 409:
+      return t('error.conflict');
+    case 413:
+    case 422: {
+      const fields = error.problem.errors ? Object.values(error.problem.errors).flat() : [];
+      return t('error.invalid', { detail: fields.join(' ') || error.message });
+    }
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return t('error.busy');
+    default:
+      return t('error.generic');
+  }
 }
 
 /** State for an error banner: `[message, setError, clear]`. */

@@ -285,6 +285,8 @@ function Console({ meetup: first, keyValue, onForget }) {
       onAuth: (ok) => {
         authedRef.current = ok;
         setAuthed(ok);
+        // The server closed the stream on this key: it does not organize this meetup.
+        if (!ok) onForget(true);
       },
       onFrame: (frame) => {
         setState((s) => apply(s, frame));
@@ -335,7 +337,7 @@ function Console({ meetup: first, keyValue, onForget }) {
         <span>${t('screen.code')}: <strong class="mono">${meetup.code}</strong></span>
         <a href=${`/m/${code}`} target="_blank" rel="noopener">${t('attendee.questions.heading')}</a>
         <a href=${`/m/${code}/screen`} target="_blank" rel="noopener">${t('attendee.screenLink')}</a>
-        <button type="button" class="link" onClick=${onForget}>${t('organize.forget')}</button>
+        <button type="button" class="link" onClick=${() => onForget(false)}>${t('organize.forget')}</button>
       </p>
       <${ErrorBanner} message=${error} onDismiss=${clearError} />
       <div class="columns">
@@ -386,14 +388,17 @@ export default function Organize({ meetup }) {
     setOrganizerKey(meetup.id, k, meetup.code);
     setKey(k);
   };
-  const forget = () => {
+  const [refused, setRefused] = useState(false);
+  const forget = (wasRefused) => {
     setOrganizerKey(meetup.id, null);
     setKey(null);
+    setRefused(wasRefused === true);
   };
   if (!key) {
     return html`<${Header} title=${meetup.title} />
       <main class="page narrow" id="main">
         <h1 class="title">${t('organize.heading')}: ${meetup.title}</h1>
+        ${refused ? html`<p class="hint bad" role="alert">${t('organize.needKey.wrong')}</p>` : null}
         <${PasteKey} meetup=${meetup} onKey=${keep} />
       </main>`;
   }
