@@ -76,3 +76,37 @@ test('an unknown code shows a clear page, not a blank one', async ({ page, qicoo
   await page.getByRole('link', { name: 'Go to the start page' }).click();
   await expect(page.getByRole('heading', { name: 'Join a meetup' })).toBeVisible();
 });
+
+test('an attendee edits and withdraws their own question and sorts by top or recent', async ({ browser, qicoo }) => {
+  const { meetup } = await qicoo.createMeetup('Own questions');
+  const someone = await qicoo.participant();
+  const popular = await qicoo.api('POST', `/meetups/${meetup.id}/questions`, { body: { text: 'An older, popular question' }, auth: someone });
+  await qicoo.api('PUT', `/questions/${popular.question.id}/vote`, { auth: someone });
+
+  const page = await (await browser.newContext({ viewport: { width: 390, height: 844 } })).newPage();
+  await page.goto(`${qicoo.url}/m/${meetup.code}`);
+  await page.getByRole('textbox', { name: 'Your question' }).fill('Teh typo question');
+  await page.getByRole('button', { name: 'Send question' }).click();
+  const mine = page.getByRole('listitem').filter({ hasText: 'Your question' });
+  await expect(mine).toContainText('Teh typo question');
+
+  const list = page.getByRole('list', { name: 'Questions' }).getByRole('listitem');
+  await expect(list.first()).toContainText('An older, popular question');
+  await page.getByRole('button', { name: 'Recent' }).click();
+  await expect(page.getByRole('button', { name: 'Recent' })).toHaveAttribute('aria-pressed', 'true');
+  await expect(list.first()).toContainText('Teh typo question');
+
+  await mine.getByRole('button', { name: 'Edit' }).click();
+  await page.getByRole('textbox', { name: 'Edit your question' }).fill('The fixed question');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect(mine).toContainText('The fixed question');
+  await expect.poll(async () => (await qicoo.publicQuestions(meetup.id)).map((q) => q.text).sort()).toEqual([
+    'An older, popular question',
+    'The fixed question',
+  ]);
+
+  await mine.getByRole('button', { name: 'Withdraw' }).click();
+  await page.getByRole('button', { name: 'Yes, withdraw' }).click();
+  await expect(page.getByText('The fixed question')).toHaveCount(0);
+  await expect.poll(async () => (await qicoo.publicQuestions(meetup.id)).map((q) => q.text)).toEqual(['An older, popular question']);
+});
