@@ -266,7 +266,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), StartError> {
             source,
         })?;
     let addr = listener.local_addr().map_err(StartError::Serve)?;
-    tracing::info!(%addr, role = ?args.role, "Qicoo is serving on http://{addr}/api/v1");
+    tracing::info!(%addr, role = ?args.role, "Qicoo is serving on http://{addr}/ (the API under /api/v1)");
     let router = qicoo.router();
     let live_shutdown = qicoo.shutdown_token();
     let draining = live_shutdown.clone();
