@@ -194,7 +194,8 @@ async fn every_static_file_is_served_as_on_disk_with_its_type_and_a_revalidating
     for missing in [
         "/assets/index.html",
         "/assets/nope.js",
-        "/assets/../Cargo.toml",
+        "/assets/..%2FCargo.toml",
+        "/assets/vendor%2F..%2F..%2F..%2FCargo.toml",
     ] {
         assert_eq!(
             get(&app, missing).await.status(),
