@@ -1,5 +1,5 @@
-// Screenshots of the three views at phone (390×844) and projector (1920×1080)
-// sizes, in target/screenshots/. With QICOO_DOCS_SCREENSHOTS=1 they are also
+// Screenshots of the three views at phone (390×844) and projector (1920×1080,
+// and 1280×720) sizes, in target/screenshots/. With QICOO_DOCS_SCREENSHOTS=1 they are also
 // written to docs/, where the README shows them.
 
 import { mkdirSync } from 'node:fs';
@@ -8,7 +8,12 @@ import { fileURLToPath } from 'node:url';
 import { test, expect } from '../support/qicoo.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const SIZES = { phone: { width: 390, height: 844 }, projector: { width: 1920, height: 1080 } };
+// The 1280×720 projector goes to target/ only, as a check that the screen fits it too.
+const SIZES = {
+  phone: { viewport: { width: 390, height: 844 }, docs: true },
+  projector: { viewport: { width: 1920, height: 1080 }, docs: true },
+  'projector-720p': { viewport: { width: 1280, height: 720 }, docs: false },
+};
 
 test('the three views are captured at phone and projector sizes', async ({ browser, qicoo }) => {
   const { meetup, organizer_key: key } = await qicoo.createMeetup('Rust Tokyo #42', true);
@@ -35,9 +40,10 @@ test('the three views are captured at phone and projector sizes', async ({ brows
     auth: await qicoo.participant(),
   });
 
-  const outDirs = [path.join(ROOT, 'target/screenshots')];
-  if (process.env.QICOO_DOCS_SCREENSHOTS === '1') outDirs.push(path.join(ROOT, 'docs'));
-  outDirs.forEach((dir) => mkdirSync(dir, { recursive: true }));
+  const targetDir = path.join(ROOT, 'target/screenshots');
+  const docsDir = process.env.QICOO_DOCS_SCREENSHOTS === '1' ? path.join(ROOT, 'docs') : null;
+  mkdirSync(targetDir, { recursive: true });
+  if (docsDir) mkdirSync(docsDir, { recursive: true });
 
   const views = [
     ['attendee', `/m/${meetup.code}`, 'Ask a question'],
@@ -45,7 +51,7 @@ test('the three views are captured at phone and projector sizes', async ({ brows
     ['organizer', `/m/${meetup.code}/organize#key=${encodeURIComponent(key)}`, 'Moderation queue'],
   ];
   for (const [name, route, heading] of views) {
-    for (const [size, viewport] of Object.entries(SIZES)) {
+    for (const [size, { viewport, docs }] of Object.entries(SIZES)) {
       const context = await browser.newContext({ viewport, locale: 'en-US' });
       const page = await context.newPage();
       await page.goto(`${qicoo.url}${route}`);
@@ -53,7 +59,8 @@ test('the three views are captured at phone and projector sizes', async ({ brows
       await expect(page.getByText('What does the event store look like on disk?').first()).toBeVisible();
       await expect(page.getByRole('status', { name: 'Connection: Live' })).toBeVisible();
       await page.evaluate(() => document.fonts.ready);
-      for (const dir of outDirs) await page.screenshot({ path: path.join(dir, `${name}-${size}.png`) });
+      const dirs = docs && docsDir ? [targetDir, docsDir] : [targetDir];
+      for (const dir of dirs) await page.screenshot({ path: path.join(dir, `${name}-${size}.png`) });
       await context.close();
     }
   }

@@ -5,7 +5,7 @@ import { test, expect } from '../support/qicoo.js';
 
 const PAYLOAD = '<img src=x onerror=alert(1)>';
 
-test('a question made of HTML shows as text on the attendee view, the screen and the console', async ({ browser, qicoo }) => {
+test('a question made of HTML shows as text on the attendee view, the screen and the console, within their CSP', async ({ browser, qicoo }) => {
   const { meetup, organizer_key: key } = await qicoo.createMeetup('<b>Bold</b> <script>alert(2)</script>');
   const token = await qicoo.participant();
   await qicoo.api('POST', `/meetups/${meetup.id}/questions`, {
@@ -21,6 +21,10 @@ test('a question made of HTML shows as text on the attendee view, the screen and
   for (const { path, viewport } of views) {
     const page = await (await browser.newContext({ viewport })).newPage();
     const dialogs = [];
+    const refused = [];
+    page.on('console', (message) => {
+      if (message.text().includes('Content Security Policy')) refused.push(message.text());
+    });
     page.on('dialog', async (dialog) => {
       dialogs.push(dialog.message());
       await dialog.dismiss();
@@ -31,5 +35,7 @@ test('a question made of HTML shows as text on the attendee view, the screen and
     if (!path.endsWith('/screen')) await expect(page.getByText('<i>Mallory</i>', { exact: true })).toBeVisible();
     expect(await page.locator('img[src="x"], b, i, #app script').count(), path).toBe(0);
     expect(dialogs, path).toEqual([]);
+    // The page itself works within its CSP (no inline script or style anywhere).
+    expect(refused, path).toEqual([]);
   }
 });
