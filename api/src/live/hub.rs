@@ -256,15 +256,25 @@ impl LiveHub {
         }
         let slots = self.slots();
         for (meetup, changes) in by_meetup {
-            // Each room filters what its audience may see.
-            for audience in [Audience::Public, Audience::Organizer] {
-                if let Some(slot) = slots.get(&(meetup, audience)) {
-                    let _ = slot.inbox.send(RoomInput::Changes {
-                        position,
-                        committed_at,
-                        changes: changes.clone(),
-                    });
+            // Each room filters what its audience may see; the organizer's
+            // exists only while an organizer watches, and only then are the
+            // changes copied.
+            let public = slots.get(&(meetup, Audience::Public));
+            let organizer = slots.get(&(meetup, Audience::Organizer));
+            let input = |changes| RoomInput::Changes {
+                position,
+                committed_at,
+                changes,
+            };
+            match (public, organizer) {
+                (Some(public), Some(organizer)) => {
+                    let _ = organizer.inbox.send(input(changes.clone()));
+                    let _ = public.inbox.send(input(changes));
                 }
+                (Some(only), None) | (None, Some(only)) => {
+                    let _ = only.inbox.send(input(changes));
+                }
+                (None, None) => {}
             }
         }
     }
@@ -317,6 +327,7 @@ mod tests {
 
     use qicoo_projections::changes::{ChangeBatch, RedisChanges};
     use qicoo_testkit::RedisTestPrefix;
+    use tokio::sync::broadcast;
     use tokio::time::Instant;
 
     use super::*;
@@ -425,5 +436,84 @@ mod tests {
         hub.shutdown.cancel();
         hub.stopped().await;
         prefix.drop_keys().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pending_question_reaches_the_organizers_room_and_not_the_public_one() {
+        use qicoo_projections::changes::{ChangeStream, InProcessChanges};
+
+        let queries = Arc::new(MemoryQueries::new(1));
+        let changes = Arc::new(InProcessChanges::default());
+        let hub = LiveHub::start(
+            queries.clone(),
+            changes.clone(),
+            settings(),
+            CancellationToken::new(),
+        );
+        let meetup = queries.meetup.id;
+        let (_public, mut public) = hub.join(meetup, None).await.expect("joins");
+        let (_organizer, mut organizer) = hub
+            .join_as(meetup, Audience::Organizer, None)
+            .await
+            .expect("joins");
+        assert_eq!(hub.rooms(), 2);
+        // The reader subscribes once it has read the position.
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while changes.subscribers() == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .expect("the reader subscribed");
+        let pending = qicoo_projections::QuestionView {
+            status: qicoo_domain::QuestionStatus::Pending,
+            ..queries.question(0, 2)
+        };
+        let published = queries.question(0, 3);
+        for (position, question) in [(2, pending.clone()), (3, published.clone())] {
+            let batch = ChangeBatch {
+                position,
+                committed_at: chrono::Utc::now(),
+                changes: vec![Change::Question { question }],
+                resync: false,
+            };
+            changes.publish(&batch).await.expect("published");
+        }
+        // What a room sent up to position 3, the last published.
+        async fn sent_until_3(
+            frames: &mut broadcast::Receiver<super::super::room::Sent>,
+        ) -> String {
+            let mut seen = String::new();
+            loop {
+                let frame = frames.recv().await.expect("the room sends");
+                seen.push_str(&frame.text);
+                if frame.position >= 3 {
+                    return seen;
+                }
+            }
+        }
+        let deadline = Duration::from_secs(5);
+        let organizer_saw = tokio::time::timeout(deadline, sent_until_3(&mut organizer.frames))
+            .await
+            .expect("the organizer's room sent position 3");
+        let public_saw = tokio::time::timeout(deadline, sent_until_3(&mut public.frames))
+            .await
+            .expect("the public room sent position 3");
+        assert!(
+            organizer_saw.contains(&pending.id.to_string()),
+            "{organizer_saw}"
+        );
+        assert!(
+            organizer_saw.contains(&published.id.to_string()),
+            "{organizer_saw}"
+        );
+        assert!(
+            public_saw.contains(&published.id.to_string()),
+            "{public_saw}"
+        );
+        assert!(
+            !public_saw.contains(&pending.id.to_string()),
+            "{public_saw}"
+        );
     }
 }
