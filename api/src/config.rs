@@ -196,6 +196,22 @@ pub struct ServeArgs {
     #[arg(long, env = "QICOO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
 
+    /// The URL attendees reach Qicoo at (e.g. `https://qa.example.com`), for the
+    /// join link and QR code on the speaker screen. Unset: the scheme and host
+    /// each request names.
+    #[arg(long, env = "QICOO_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// Who may embed the speaker screen in a frame (its CSP `frame-ancestors`),
+    /// e.g. `'self' https://obs.example.com`. Other pages may not be framed.
+    #[arg(
+        long,
+        env = "QICOO_SCREEN_FRAME_ANCESTORS",
+        default_value = "*",
+        global = true
+    )]
+    pub screen_frame_ancestors: String,
+
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "QICOO_MAX_BODY_BYTES", default_value_t = 16 * 1024, global = true)]
     pub max_body_bytes: usize,

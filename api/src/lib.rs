@@ -19,6 +19,7 @@ pub mod secret;
 pub mod serve;
 pub mod state;
 pub mod telemetry;
+pub mod web;
 
 pub use app::{app, HttpSettings};
 pub use config::Cli;

@@ -175,16 +175,25 @@ impl Qicoo {
             projectors,
             http: HttpSettings {
                 max_body_bytes: args.max_body_bytes,
+                web: crate::web::WebSettings {
+                    public_url: args.public_url.clone(),
+                    screen_frame_ancestors: args.screen_frame_ancestors.clone(),
+                },
             },
             serves_api: args.role.serves_api(),
         })
+    }
+
+    /// The settings of the HTTP application.
+    pub fn http_settings(&self) -> HttpSettings {
+        self.http.clone()
     }
 
     /// The HTTP application of this role: everything, or (projector) only
     /// health and metrics.
     pub fn router(&self) -> Router {
         if self.serves_api {
-            app(self.state.clone(), self.http)
+            app(self.state.clone(), self.http.clone())
         } else {
             crate::app::operations_app(self.state.clone())
         }
@@ -267,7 +276,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), StartError> {
             source,
         })?;
     let addr = listener.local_addr().map_err(StartError::Serve)?;
-    tracing::info!(%addr, role = ?args.role, "Qicoo is serving on http://{addr}/api/v1");
+    tracing::info!(%addr, role = ?args.role, "Qicoo is serving on http://{addr}/ (the API under /api/v1)");
     let router = qicoo.router();
     let live_shutdown = qicoo.shutdown_token();
     let draining = live_shutdown.clone();

@@ -3,7 +3,9 @@
 //!
 //! On connect a client gets a snapshot, then changes in position order. With
 //! `?after=<position>` a reconnecting client gets exactly the frames it missed
-//! when this node still has them, otherwise a fresh snapshot.
+//! when this node still has them, otherwise a fresh snapshot. The organizer
+//! authenticates with a first message, never in the URL (which lands in access
+//! logs), and then also sees pending and rejected questions.
 
 pub mod frames;
 pub mod hub;
@@ -27,7 +29,9 @@ use serde::Deserialize;
 use tokio::sync::Semaphore;
 
 pub use hub::{LiveHub, LiveSettings};
+pub use room::Audience;
 
+use crate::auth::Credential;
 use crate::error::ApiError;
 use crate::http::parse_id;
 use crate::path::Path;
@@ -87,6 +91,7 @@ async fn live(
         hub::JoinError::Query(e) => ApiError::from(e),
     })?;
     let hub = state.live.clone();
+    let authorize = organizer_authorizer(state.clone(), meetup);
     Ok(upgrade
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
@@ -95,17 +100,42 @@ async fn live(
             let _permit = permit;
             metrics::gauge!("qicoo_websocket_clients").increment(1.0);
             let (sink, stream) = socket.split();
-            session::run(
+            session::run_authorized(
                 sink,
                 stream,
                 &room,
                 joined,
                 hub.settings,
                 hub.shutdown.clone(),
+                Some(authorize),
             )
             .await;
             metrics::gauge!("qicoo_websocket_clients").decrement(1.0);
         }))
+}
+
+/// Checks a presented organizer key against the meetup's and, if it is the
+/// key, joins the meetup's organizer room.
+fn organizer_authorizer(state: AppState, meetup: MeetupId) -> session::Authorize {
+    Box::new(move |key: String| {
+        Box::pin(async move {
+            let failed = |e: &dyn std::fmt::Display| session::AuthRefused::Failed(e.to_string());
+            let stored = state
+                .queries
+                .organizer_key_hash(meetup)
+                .await
+                .map_err(|e| failed(&e))?;
+            let presented = Credential::OrganizerKey { meetup, key };
+            if !stored.is_some_and(|hash| presented.holds_key_of(meetup, &hash)) {
+                return Err(session::AuthRefused::WrongKey);
+            }
+            state
+                .live
+                .join_as(meetup, Audience::Organizer, None)
+                .await
+                .map_err(|e| failed(&e))
+        })
+    })
 }
 
 /// Browsers send `Origin`; when origins are configured, others are refused.

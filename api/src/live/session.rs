@@ -1,7 +1,9 @@
 //! One client's connection: its first frames, then the room's frames in
 //! position order. A client too slow to keep up is sent a fresh snapshot rather
 //! than silently missing changes; a silent one is disconnected; on shutdown each
-//! is told 1001 (going away) so that it reconnects elsewhere.
+//! is told 1001 (going away) so that it reconnects elsewhere. A client whose
+//! first text message is `auth` with the organizer key moves to the
+//! organizer's room (see [`super::frames`]).
 //!
 //! Generic over the socket's halves so that tests can drive it with channels.
 
@@ -10,17 +12,42 @@ use futures::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+use super::frames::{auth_key, Frame, VERSION};
 use super::hub::LiveSettings;
 use super::room::{Joined, Room, Sent};
 use tokio_util::sync::CancellationToken;
 
 /// WebSocket close code "going away" (RFC 6455).
 const GOING_AWAY: u16 = 1001;
+/// WebSocket close code "policy violation": a wrong or late `auth`.
+pub const POLICY_VIOLATION: u16 = 1008;
+/// WebSocket close code "internal error": the key could not be checked.
+const INTERNAL_ERROR: u16 = 1011;
+/// How long after connecting a client may still ask for the organizer's view.
+pub const AUTH_WINDOW: Duration = Duration::from_secs(5);
+
+/// Why an `auth` message did not lead to the organizer's view.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthRefused {
+    #[error("not the organizer key of this meetup")]
+    WrongKey,
+    #[error("cannot check the organizer key now: {0}")]
+    Failed(String),
+}
+
+/// Checks an organizer key and joins the organizer's room of the meetup.
+pub type Authorize =
+    Box<dyn FnOnce(String) -> BoxFuture<'static, Result<(Arc<Room>, Joined), AuthRefused>> + Send>;
 
 /// Runs the session until the client leaves, goes silent, or shutdown.
 pub async fn run<W, R, E>(
-    mut sink: W,
-    mut stream: R,
+    sink: W,
+    stream: R,
     room: &Room,
     joined: Joined,
     settings: LiveSettings,
@@ -29,6 +56,27 @@ pub async fn run<W, R, E>(
     W: Sink<Message> + Unpin,
     R: Stream<Item = Result<Message, E>> + Unpin,
 {
+    run_authorized(sink, stream, room, joined, settings, shutdown, None).await;
+}
+
+/// [`run`], where a first `auth` message is checked by `authorize` (without
+/// it, every `auth` is refused).
+pub async fn run_authorized<W, R, E>(
+    mut sink: W,
+    mut stream: R,
+    room: &Room,
+    joined: Joined,
+    settings: LiveSettings,
+    shutdown: CancellationToken,
+    mut authorize: Option<Authorize>,
+) where
+    W: Sink<Message> + Unpin,
+    R: Stream<Item = Result<Message, E>> + Unpin,
+{
+    let connected = Instant::now();
+    let mut heard_text = false;
+    // The organizer's room, once the client proved to be the organizer.
+    let mut organizer: Option<Arc<Room>> = None;
     let Joined {
         initial,
         mut frames,
@@ -55,7 +103,7 @@ pub async fn run<W, R, E>(
                 }
                 Err(RecvError::Lagged(_)) => {
                     metrics::counter!("qicoo_websocket_forced_snapshots_total").increment(1);
-                    let snapshot = room.snapshot();
+                    let snapshot = organizer.as_deref().unwrap_or(room).snapshot();
                     if send(&mut sink, &snapshot, &mut last).await.is_err() {
                         return;
                     }
@@ -67,6 +115,42 @@ pub async fn run<W, R, E>(
             },
             incoming = stream.next() => match incoming {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(Message::Text(text))) => {
+                    last_heard = Instant::now();
+                    let first = !std::mem::replace(&mut heard_text, true);
+                    let Some(key) = auth_key(&text) else { continue };
+                    let authorize = authorize
+                        .take()
+                        .filter(|_| first && connected.elapsed() <= AUTH_WINDOW);
+                    let Some(authorize) = authorize else {
+                        refuse(&mut sink, POLICY_VIOLATION, "auth must be the first message, within 5 s").await;
+                        return;
+                    };
+                    match authorize(key).await {
+                        Ok((room, joined)) => {
+                            let ok = to_text(&Frame::Auth { v: VERSION, ok: true });
+                            if sink.send(Message::Text(ok.into())).await.is_err() {
+                                return;
+                            }
+                            frames = joined.frames;
+                            for frame in joined.initial {
+                                if send(&mut sink, &frame, &mut last).await.is_err() {
+                                    return;
+                                }
+                            }
+                            organizer = Some(room);
+                        }
+                        Err(AuthRefused::WrongKey) => {
+                            refuse(&mut sink, POLICY_VIOLATION, "wrong organizer key").await;
+                            return;
+                        }
+                        Err(AuthRefused::Failed(e)) => {
+                            tracing::warn!(error = %e, "live stream: cannot check an organizer key");
+                            refuse(&mut sink, INTERNAL_ERROR, "cannot check the organizer key now").await;
+                            return;
+                        }
+                    }
+                }
                 Some(Ok(_)) => last_heard = Instant::now(),
             },
             _ = heartbeat.tick() => {
@@ -102,6 +186,23 @@ where
     Ok(())
 }
 
+/// Closes with `code`: the client asked for something it may not have.
+async fn refuse<W>(sink: &mut W, code: u16, reason: &'static str)
+where
+    W: Sink<Message> + Unpin,
+{
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    let _ = sink.send(Message::Close(Some(frame))).await;
+}
+
+fn to_text(frame: &Frame<'_>) -> String {
+    // Serialising plain data to JSON cannot fail.
+    serde_json::to_string(frame).unwrap_or_default()
+}
+
 async fn close<W>(sink: &mut W, reason: &'static str)
 where
     W: Sink<Message> + Unpin,
@@ -125,7 +226,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::live::room::{run_room, RoomInput};
+    use crate::live::room::{run_room, Audience, RoomInput};
     use crate::live::test_support::MemoryQueries;
 
     const HEARTBEAT: Duration = Duration::from_secs(20);
@@ -308,5 +409,227 @@ mod tests {
             Message::Close(Some(frame)) => assert_eq!(frame.code, GOING_AWAY),
             other => panic!("expected a close frame, got {other:?}"),
         }
+    }
+
+    /// The organizer's side: a meetup with one published and one pending
+    /// question, its public and organizer rooms.
+    struct Organized {
+        queries: MemoryQueries,
+        public: Arc<Room>,
+        organizer: Arc<Room>,
+    }
+
+    async fn organized() -> Organized {
+        let queries = MemoryQueries::new(10);
+        let published = queries.question(1, 5);
+        let pending = QuestionView {
+            status: qicoo_domain::QuestionStatus::Pending,
+            ..queries.question(0, 6)
+        };
+        queries
+            .questions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend([published, pending]);
+        let public = room(&queries).await;
+        let organizer = Arc::new(
+            Room::load_for(&queries, queries.meetup.id, Audience::Organizer, 64)
+                .await
+                .expect("loads")
+                .expect("the meetup exists"),
+        );
+        Organized {
+            queries,
+            public,
+            organizer,
+        }
+    }
+
+    /// Accepts the key "right" into `room`.
+    fn authorizer(room: Arc<Room>) -> Authorize {
+        Box::new(move |key: String| {
+            Box::pin(async move {
+                if key == "right" {
+                    let joined = room.join(None);
+                    Ok((room, joined))
+                } else {
+                    Err(AuthRefused::WrongKey)
+                }
+            })
+        })
+    }
+
+    /// A client of `public` that may authenticate into `organizer`, and the
+    /// sender of what it says.
+    fn connect_authorizing(
+        public: Arc<Room>,
+        organizer: Arc<Room>,
+    ) -> (
+        mpsc::UnboundedReceiver<Message>,
+        mpsc::UnboundedSender<Result<Message, Infallible>>,
+    ) {
+        let (sink, sent) = mpsc::unbounded();
+        let (says, stream) = mpsc::unbounded::<Result<Message, Infallible>>();
+        let joined = public.join(None);
+        tokio::spawn(async move {
+            run_authorized(
+                sink,
+                stream,
+                &public,
+                joined,
+                settings(),
+                CancellationToken::new(),
+                Some(authorizer(organizer)),
+            )
+            .await
+        });
+        (sent, says)
+    }
+
+    fn say(says: &mpsc::UnboundedSender<Result<Message, Infallible>>, text: &str) {
+        says.unbounded_send(Ok(Message::Text(text.into())))
+            .expect("the session listens");
+    }
+
+    fn statuses(snapshot: &Value) -> Vec<&str> {
+        let mut statuses: Vec<&str> = snapshot["questions"]
+            .as_array()
+            .expect("questions")
+            .iter()
+            .map(|q| q["status"].as_str().expect("a status"))
+            .collect();
+        statuses.sort_unstable();
+        statuses
+    }
+
+    fn pending_change(queries: &MemoryQueries, position: i64) -> (i64, Vec<Change>) {
+        let question = QuestionView {
+            status: qicoo_domain::QuestionStatus::Pending,
+            ..queries.question(0, position)
+        };
+        (position, vec![Change::Question { question }])
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_organizer_who_authenticates_first_gets_the_queue_and_its_new_pending_questions() {
+        let Organized {
+            queries,
+            public,
+            organizer,
+        } = organized().await;
+        let (sent, says) = connect_authorizing(public.clone(), organizer.clone());
+        let mut client = Client {
+            sent,
+            _says: says.clone(),
+        };
+        let first = client.next_frame().await;
+        assert_eq!(
+            statuses(&first),
+            ["published"],
+            "the public view comes first"
+        );
+
+        say(&says, r#"{"type":"auth","organizer_key":"right"}"#);
+        let answer = client.next_frame().await;
+        assert_eq!(
+            answer,
+            serde_json::json!({"v": 1, "type": "auth", "ok": true})
+        );
+        let snapshot = client.next_frame().await;
+        assert_eq!(snapshot["type"], "snapshot");
+        assert_eq!(statuses(&snapshot), ["pending", "published"]);
+
+        // A question posted to the moderated meetup reaches the organizer.
+        let (position, changes) = pending_change(&queries, 11);
+        let question_id = changes[0].question_id().expect("a question");
+        organizer.apply(position, chrono::Utc::now(), changes);
+        organizer.flush();
+        let frame = client.next_frame().await;
+        assert_eq!(frame["type"], "changes");
+        assert_eq!(frame["changes"][0]["type"], "question.upserted");
+        assert_eq!(
+            frame["changes"][0]["question"]["id"],
+            question_id.to_string()
+        );
+        assert_eq!(frame["changes"][0]["question"]["status"], "pending");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_does_not_authenticate_never_sees_a_pending_question() {
+        let Organized {
+            queries,
+            public,
+            organizer,
+        } = organized().await;
+        let (sent, says) = connect_authorizing(public.clone(), organizer);
+        let mut client = Client { sent, _says: says };
+        assert_eq!(statuses(&client.next_frame().await), ["published"]);
+        let (position, changes) = pending_change(&queries, 11);
+        public.apply(position, chrono::Utc::now(), changes);
+        public.flush();
+        // The public room drops it: what comes next is only a ping.
+        match client.next().await {
+            Message::Ping(_) => {}
+            other => panic!("a public client was sent {other:?}"),
+        }
+    }
+
+    async fn closed_with(client: &mut Client) -> CloseFrame {
+        loop {
+            match client.next().await {
+                Message::Close(Some(frame)) => return frame,
+                Message::Text(_) | Message::Ping(_) => {}
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wrong_organizer_key_is_closed_as_a_policy_violation() {
+        let Organized {
+            public, organizer, ..
+        } = organized().await;
+        let (sent, says) = connect_authorizing(public, organizer);
+        let mut client = Client {
+            sent,
+            _says: says.clone(),
+        };
+        say(&says, r#"{"type":"auth","organizer_key":"wrong"}"#);
+        let close = closed_with(&mut client).await;
+        assert_eq!(close.code, POLICY_VIOLATION);
+        assert_eq!(close.reason.as_str(), "wrong organizer key");
+        assert!(client.sent.next().await.is_none(), "the session ended");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_auth_message_that_is_not_the_first_or_comes_late_is_refused() {
+        let Organized {
+            public, organizer, ..
+        } = organized().await;
+        // Not the first message.
+        let (sent, says) = connect_authorizing(public.clone(), organizer.clone());
+        let mut client = Client {
+            sent,
+            _says: says.clone(),
+        };
+        say(&says, r#"{"type":"hello"}"#);
+        say(&says, r#"{"type":"auth","organizer_key":"right"}"#);
+        assert_eq!(closed_with(&mut client).await.code, POLICY_VIOLATION);
+
+        // The first message, but after the window.
+        let (sent, says) = connect_authorizing(public, organizer);
+        let mut client = Client {
+            sent,
+            _says: says.clone(),
+        };
+        client.next_frame().await;
+        tokio::time::sleep(AUTH_WINDOW + Duration::from_millis(1)).await;
+        say(&says, r#"{"type":"auth","organizer_key":"right"}"#);
+        let close = closed_with(&mut client).await;
+        assert_eq!(close.code, POLICY_VIOLATION);
+        assert_eq!(
+            close.reason.as_str(),
+            "auth must be the first message, within 5 s"
+        );
     }
 }

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use clap::Parser;
 use qicoo_api::config::Cli;
 use qicoo_api::serve::Qicoo;
-use qicoo_api::{app, AppState, HttpSettings};
+use qicoo_api::{app, AppState};
 use qicoo_commands::EventStore;
 use qicoo_testkit::{MySqlTestDb, PgTestDb, RedisTestPrefix};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -234,12 +234,7 @@ async fn serve_on(
 ) -> TestApp {
     let state = state.unwrap_or_else(|| qicoo.state.clone());
     let addr = listener.local_addr().expect("address");
-    let router = app(
-        state.clone(),
-        HttpSettings {
-            max_body_bytes: 16 * 1024,
-        },
-    );
+    let router = app(state.clone(), qicoo.http_settings());
     let qicoo = Some(qicoo);
     let server = tokio::spawn(async move {
         axum::serve(
