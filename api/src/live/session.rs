@@ -1,23 +1,40 @@
 //! One client's connection: its first frames, then the room's frames in
 //! position order. A client too slow to keep up is sent a fresh snapshot rather
-//! than silently missing changes; a silent one is disconnected; on shutdown each
-//! is told 1001 (going away) so that it reconnects elsewhere.
+//! than silently missing changes; one that stops reading altogether is dropped
+//! after the write timeout; a silent one is disconnected; one that sends what
+//! the stream does not accept is closed with the code [`super::client`]
+//! lists; on shutdown each is told 1001 (going away) so that it reconnects
+//! elsewhere.
 //!
 //! Generic over the socket's halves so that tests can drive it with channels.
+
+use std::error::Error;
+use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message};
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
+use super::client::{self, ClientMessage, MAX_MESSAGES_PER_SECOND, MAX_MESSAGE_BYTES};
 use super::hub::LiveSettings;
 use super::room::{Joined, Room, Sent};
 use tokio_util::sync::CancellationToken;
 
-/// WebSocket close code "going away" (RFC 6455).
+/// WebSocket close codes (RFC 6455 §7.4.1).
 const GOING_AWAY: u16 = 1001;
+const PROTOCOL_ERROR: u16 = 1002;
+const UNSUPPORTED_DATA: u16 = 1003;
+const INVALID_PAYLOAD: u16 = 1007;
+const POLICY_VIOLATION: u16 = 1008;
+const MESSAGE_TOO_BIG: u16 = 1009;
 
-/// Runs the session until the client leaves, goes silent, or shutdown.
+/// The client stopped taking frames (or left): the session ends without a
+/// close frame, which could not be delivered either.
+struct Gone;
+
+/// Runs the session until the client leaves, goes silent, stops reading,
+/// misbehaves, or shutdown.
 pub async fn run<W, R, E>(
     mut sink: W,
     mut stream: R,
@@ -28,15 +45,17 @@ pub async fn run<W, R, E>(
 ) where
     W: Sink<Message> + Unpin,
     R: Stream<Item = Result<Message, E>> + Unpin,
+    E: Error + 'static,
 {
     let Joined {
         initial,
         mut frames,
         ..
     } = joined;
+    let timeout = settings.write_timeout;
     let mut last = i64::MIN;
     for frame in initial {
-        if send(&mut sink, &frame, &mut last).await.is_err() {
+        if send(&mut sink, &frame, &mut last, timeout).await.is_err() {
             return;
         }
     }
@@ -44,53 +63,153 @@ pub async fn run<W, R, E>(
     let mut heartbeat = tokio::time::interval(settings.heartbeat);
     heartbeat.tick().await;
     let mut last_heard = Instant::now();
+    let mut flood = FloodGauge::new();
     loop {
         tokio::select! {
             frame = frames.recv() => match frame {
                 Ok(frame) if frame.position <= last && !frame.snapshot => {}
                 Ok(frame) => {
-                    if send(&mut sink, &frame, &mut last).await.is_err() {
+                    if send(&mut sink, &frame, &mut last, timeout).await.is_err() {
                         return;
                     }
                 }
                 Err(RecvError::Lagged(_)) => {
                     metrics::counter!("qicoo_websocket_forced_snapshots_total").increment(1);
                     let snapshot = room.snapshot();
-                    if send(&mut sink, &snapshot, &mut last).await.is_err() {
+                    if send(&mut sink, &snapshot, &mut last, timeout).await.is_err() {
                         return;
                     }
                 }
                 Err(RecvError::Closed) => {
-                    close(&mut sink, "the live view closed").await;
+                    close(&mut sink, GOING_AWAY, "the live view closed", timeout).await;
                     return;
                 }
             },
-            incoming = stream.next() => match incoming {
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
-                Some(Ok(_)) => last_heard = Instant::now(),
+            incoming = stream.next() => {
+                let incoming = match incoming {
+                    Some(Ok(Message::Close(_))) | None => return,
+                    Some(Err(e)) => {
+                        if let Some((code, reason)) = read_error_close(&e) {
+                            close(&mut sink, code, reason, timeout).await;
+                        }
+                        return;
+                    }
+                    Some(Ok(message)) => message,
+                };
+                last_heard = Instant::now();
+                if flood.count(last_heard) > MAX_MESSAGES_PER_SECOND {
+                    close(&mut sink, POLICY_VIOLATION, "too many messages", timeout).await;
+                    return;
+                }
+                match accept(incoming) {
+                    Ok(None) => {}
+                    // Each client message is handled here as it is defined.
+                    Ok(Some(message)) => match message {},
+                    Err((code, reason)) => {
+                        close(&mut sink, code, reason, timeout).await;
+                        return;
+                    }
+                }
             },
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() > settings.heartbeat * 3 {
-                    close(&mut sink, "no answer to pings").await;
+                    close(&mut sink, GOING_AWAY, "no answer to pings", timeout).await;
                     return;
                 }
-                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                if deliver(&mut sink, Message::Ping(Default::default()), timeout).await.is_err() {
                     return;
                 }
             }
             _ = shutdown.cancelled() => {
-                close(&mut sink, "server shutting down").await;
+                close(&mut sink, GOING_AWAY, "server shutting down", timeout).await;
                 return;
             }
         }
     }
 }
 
-async fn send<W>(sink: &mut W, frame: &Sent, last: &mut i64) -> Result<(), W::Error>
+/// What a client's message is: nothing to act on (pings, pongs), a client
+/// message, or a reason to close the connection.
+fn accept(message: Message) -> Result<Option<ClientMessage>, (u16, &'static str)> {
+    match message {
+        Message::Ping(_) | Message::Pong(_) | Message::Close(_) => Ok(None),
+        Message::Binary(_) => Err((UNSUPPORTED_DATA, "binary messages are not accepted")),
+        Message::Text(text) if text.len() > MAX_MESSAGE_BYTES => {
+            Err((MESSAGE_TOO_BIG, "message too big"))
+        }
+        Message::Text(text) => match client::interpret(text.as_str()) {
+            Ok(message) => Ok(Some(message)),
+            Err(client::Refusal::NotAMessage) => Err((UNSUPPORTED_DATA, "not a message")),
+            Err(client::Refusal::UnknownType) => Err((UNSUPPORTED_DATA, "unknown message type")),
+        },
+    }
+}
+
+/// The close frame owed to a client whose frame could not be read, if it
+/// broke a rule; `None` when the connection itself failed.
+fn read_error_close(error: &(dyn Error + 'static)) -> Option<(u16, &'static str)> {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if let Some(e) = e.downcast_ref::<tungstenite::Error>() {
+            return match e {
+                tungstenite::Error::Capacity(_) => Some((MESSAGE_TOO_BIG, "message too big")),
+                tungstenite::Error::Utf8(_) => Some((INVALID_PAYLOAD, "text is not UTF-8")),
+                tungstenite::Error::Protocol(_) => Some((PROTOCOL_ERROR, "protocol error")),
+                _ => None,
+            };
+        }
+        cause = e.source();
+    }
+    None
+}
+
+/// Counts a client's messages per second (a fixed one-second window: cheap,
+/// and a flood fills any window).
+struct FloodGauge {
+    window: Instant,
+    count: u32,
+}
+
+impl FloodGauge {
+    fn new() -> Self {
+        Self {
+            window: Instant::now(),
+            count: 0,
+        }
+    }
+
+    /// Counts a message received at `now`; returns the count of its window.
+    fn count(&mut self, now: Instant) -> u32 {
+        if now.duration_since(self.window) >= Duration::from_secs(1) {
+            self.window = now;
+            self.count = 0;
+        }
+        self.count = self.count.saturating_add(1);
+        self.count
+    }
+}
+
+/// Sends one message, giving up after `timeout`: a client that stopped
+/// reading must not hold its connection forever.
+async fn deliver<W>(sink: &mut W, message: Message, timeout: Duration) -> Result<(), Gone>
 where
     W: Sink<Message> + Unpin,
 {
-    sink.send(Message::Text(frame.text.clone())).await?;
+    match tokio::time::timeout(timeout, sink.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Gone),
+        Err(_) => {
+            metrics::counter!("qicoo_websocket_write_timeouts_total").increment(1);
+            Err(Gone)
+        }
+    }
+}
+
+async fn send<W>(sink: &mut W, frame: &Sent, last: &mut i64, timeout: Duration) -> Result<(), Gone>
+where
+    W: Sink<Message> + Unpin,
+{
+    deliver(sink, Message::Text(frame.text.clone()), timeout).await?;
     *last = frame.position;
     metrics::counter!("qicoo_websocket_frames_total").increment(1);
     if let Some(committed_at) = frame.committed_at {
@@ -102,15 +221,16 @@ where
     Ok(())
 }
 
-async fn close<W>(sink: &mut W, reason: &'static str)
+async fn close<W>(sink: &mut W, code: u16, reason: &'static str, timeout: Duration)
 where
     W: Sink<Message> + Unpin,
 {
+    metrics::counter!("qicoo_websocket_closes_total", "code" => code.to_string()).increment(1);
     let frame = CloseFrame {
-        code: GOING_AWAY,
+        code,
         reason: reason.into(),
     };
-    let _ = sink.send(Message::Close(Some(frame))).await;
+    let _ = deliver(sink, Message::Close(Some(frame)), timeout).await;
 }
 
 #[cfg(test)]
@@ -130,12 +250,14 @@ mod tests {
 
     const HEARTBEAT: Duration = Duration::from_secs(20);
     const TICK: Duration = Duration::from_millis(100);
+    const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
     fn settings() -> LiveSettings {
         LiveSettings {
             tick: TICK,
             client_buffer: 64,
             heartbeat: HEARTBEAT,
+            write_timeout: WRITE_TIMEOUT,
         }
     }
 
