@@ -431,4 +431,103 @@ mod tests {
             other => panic!("expected a close frame, got {other:?}"),
         }
     }
+
+    /// The close frame a client gets after saying `says`.
+    async fn close_after(says: Vec<Message>) -> CloseFrame {
+        let queries = MemoryQueries::new(1);
+        let mut client = connect(room(&queries).await, CancellationToken::new());
+        client.next_frame().await;
+        for message in says {
+            client
+                ._says
+                .unbounded_send(Ok(message))
+                .expect("the session listens");
+        }
+        loop {
+            match client.next().await {
+                Message::Close(frame) => return frame.expect("a close frame"),
+                Message::Ping(_) | Message::Text(_) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_binary_message_or_text_that_is_no_message_is_unsupported_data() {
+        let binary = close_after(vec![Message::Binary(vec![0xde, 0xad].into())]).await;
+        assert_eq!(binary.code, UNSUPPORTED_DATA);
+        let garbage = close_after(vec![Message::Text("\u{1}garbage".into())]).await;
+        assert_eq!(garbage.code, UNSUPPORTED_DATA);
+        let unknown = close_after(vec![Message::Text(r#"{"type":"subscribe"}"#.into())]).await;
+        assert_eq!(
+            (unknown.code, unknown.reason.as_str()),
+            (UNSUPPORTED_DATA, "unknown message type")
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_text_message_over_the_limit_is_too_big() {
+        let big = "x".repeat(MAX_MESSAGE_BYTES + 1);
+        let close = close_after(vec![Message::Text(big.into())]).await;
+        assert_eq!(close.code, MESSAGE_TOO_BIG);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flood_of_pings_is_a_policy_violation_but_pongs_under_the_rate_are_not() {
+        let flood = (0..=MAX_MESSAGES_PER_SECOND)
+            .map(|_| Message::Ping(Default::default()))
+            .collect();
+        assert_eq!(close_after(flood).await.code, POLICY_VIOLATION);
+
+        let queries = MemoryQueries::new(1);
+        let mut client = connect(room(&queries).await, CancellationToken::new());
+        client.next_frame().await;
+        for _ in 0..(3 * MAX_MESSAGES_PER_SECOND) {
+            client
+                ._says
+                .unbounded_send(Ok(Message::Pong(Default::default())))
+                .expect("the session listens");
+            tokio::time::sleep(Duration::from_millis(
+                1000 / u64::from(MAX_MESSAGES_PER_SECOND) + 1,
+            ))
+            .await;
+        }
+        assert!(
+            client.sent.try_next().is_err(),
+            "a steady client is sent nothing more (and is not closed)"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_stops_reading_is_dropped_after_the_write_timeout() {
+        let queries = MemoryQueries::new(1);
+        let room = room(&queries).await;
+        // Room for the snapshot, whose send then waits for a reader that
+        // never comes.
+        let (sink, mut sent) = mpsc::channel::<Message>(0);
+        let (_says, stream) = mpsc::unbounded::<Result<Message, Infallible>>();
+        let joined = room.join(None);
+        let started = Instant::now();
+        let session = tokio::spawn(async move {
+            run(
+                sink,
+                stream,
+                &room,
+                joined,
+                settings(),
+                CancellationToken::new(),
+            )
+            .await
+        });
+        session.await.expect("the session ends");
+        assert_eq!(started.elapsed(), WRITE_TIMEOUT);
+        assert!(
+            matches!(sent.next().await, Some(Message::Text(_))),
+            "the snapshot"
+        );
+        assert!(
+            sent.next().await.is_none(),
+            "nothing after it, not even a close"
+        );
+    }
 }
