@@ -493,7 +493,7 @@ mod tests {
             .await;
         }
         assert!(
-            client.sent.try_next().is_err(),
+            matches!(client.sent.try_recv(), Err(mpsc::TryRecvError::Empty)),
             "a steady client is sent nothing more (and is not closed)"
         );
     }
