@@ -29,6 +29,9 @@ const INVALID_PAYLOAD: u16 = 1007;
 const POLICY_VIOLATION: u16 = 1008;
 const MESSAGE_TOO_BIG: u16 = 1009;
 
+/// How long a refused client gets to acknowledge its close frame.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
 /// The client stopped taking frames (or left): the session ends without a
 /// close frame, which could not be delivered either.
 struct Gone;
@@ -90,7 +93,7 @@ pub async fn run<W, R, E>(
                     Some(Ok(Message::Close(_))) | None => return,
                     Some(Err(e)) => {
                         if let Some((code, reason)) = read_error_close(&e) {
-                            close(&mut sink, code, reason, timeout).await;
+                            refuse(&mut sink, &mut stream, code, reason, timeout).await;
                         }
                         return;
                     }
@@ -98,7 +101,8 @@ pub async fn run<W, R, E>(
                 };
                 last_heard = Instant::now();
                 if flood.count(last_heard) > MAX_MESSAGES_PER_SECOND {
-                    close(&mut sink, POLICY_VIOLATION, "too many messages", timeout).await;
+                    refuse(&mut sink, &mut stream, POLICY_VIOLATION, "too many messages", timeout)
+                        .await;
                     return;
                 }
                 match accept(incoming) {
@@ -106,7 +110,7 @@ pub async fn run<W, R, E>(
                     // Each client message is handled here as it is defined.
                     Ok(Some(message)) => match message {},
                     Err((code, reason)) => {
-                        close(&mut sink, code, reason, timeout).await;
+                        refuse(&mut sink, &mut stream, code, reason, timeout).await;
                         return;
                     }
                 }
@@ -219,6 +223,31 @@ where
         metrics::histogram!("qicoo_websocket_commit_to_send_seconds").record(latency.as_secs_f64());
     }
     Ok(())
+}
+
+/// Closes the connection of a client that broke a rule, then reads (and
+/// drops) what it still sends until it answers the close or [`CLOSE_GRACE`]
+/// passes: a socket closed with unread data is reset, and a reset can lose
+/// the close frame before the client reads it.
+async fn refuse<W, R, E>(
+    sink: &mut W,
+    stream: &mut R,
+    code: u16,
+    reason: &'static str,
+    timeout: Duration,
+) where
+    W: Sink<Message> + Unpin,
+    R: Stream<Item = Result<Message, E>> + Unpin,
+{
+    close(sink, code, reason, timeout).await;
+    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        while let Some(Ok(message)) = stream.next().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 async fn close<W>(sink: &mut W, code: u16, reason: &'static str, timeout: Duration)
