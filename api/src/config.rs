@@ -177,6 +177,31 @@ pub struct ServeArgs {
     #[arg(long, env = "QICOO_LIVE_HEARTBEAT", default_value = "20s", value_parser = parse_duration, global = true)]
     pub live_heartbeat: Duration,
 
+    /// A WebSocket client that takes longer than this to accept a frame (it
+    /// stopped reading) is dropped and its connection freed.
+    #[arg(long, env = "QICOO_LIVE_WRITE_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
+    pub live_write_timeout: Duration,
+
+    /// A client must send a request's headers within this time (of connecting,
+    /// or of its previous response), or it is disconnected.
+    #[arg(long, env = "QICOO_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
+    pub header_timeout: Duration,
+
+    /// A request's whole body must arrive within this time of its headers, or
+    /// it is answered 408.
+    #[arg(long, env = "QICOO_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
+    pub body_timeout: Duration,
+
+    /// Most open HTTP connections on this node, WebSocket ones included (keep
+    /// it above `QICOO_MAX_CONNECTIONS`); more are answered 503 and closed.
+    #[arg(
+        long,
+        env = "QICOO_MAX_HTTP_CONNECTIONS",
+        default_value_t = 20_000,
+        global = true
+    )]
+    pub max_http_connections: usize,
+
     /// Address to listen on.
     #[arg(
         long,
@@ -390,6 +415,9 @@ mod tests {
         assert_eq!(args.max_body_bytes, 16 * 1024);
         assert_eq!(args.role, Role::All);
         assert_eq!(args.shutdown_timeout, Duration::from_secs(30));
+        assert_eq!(args.header_timeout, Duration::from_secs(10));
+        assert_eq!(args.body_timeout, Duration::from_secs(10));
+        assert_eq!(args.live_write_timeout, Duration::from_secs(10));
     }
 
     #[test]

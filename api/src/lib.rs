@@ -17,6 +17,7 @@ pub mod replay;
 pub mod request;
 pub mod secret;
 pub mod serve;
+pub mod server;
 pub mod state;
 pub mod telemetry;
 pub mod web;

@@ -22,6 +22,7 @@ use crate::auth::Signer;
 use crate::config::{LeaderboardArgs, Role, ServeArgs, StoreArgs};
 use crate::live::{LiveGate, LiveHub, LiveSettings};
 use crate::secret::{load_secret, SecretError};
+use crate::server::{serve_on, ServerSettings};
 use crate::state::{AppState, HealthSettings};
 
 /// Why Qicoo could not start.
@@ -91,6 +92,7 @@ pub struct Qicoo {
     live_shutdown: CancellationToken,
     projectors: Option<JoinHandle<()>>,
     http: HttpSettings,
+    server: ServerSettings,
     serves_api: bool,
 }
 
@@ -132,6 +134,7 @@ impl Qicoo {
                 tick: args.live_tick,
                 client_buffer: args.live_buffer,
                 heartbeat: args.live_heartbeat,
+                write_timeout: args.live_write_timeout,
             },
             live_shutdown.clone(),
         );
@@ -180,6 +183,7 @@ impl Qicoo {
                     screen_frame_ancestors: args.screen_frame_ancestors.clone(),
                 },
             },
+            server: args.server_settings(),
             serves_api: args.role.serves_api(),
         })
     }
@@ -197,6 +201,11 @@ impl Qicoo {
         } else {
             crate::app::operations_app(self.state.clone())
         }
+    }
+
+    /// The HTTP server's timeouts and connection cap.
+    pub fn server_settings(&self) -> ServerSettings {
+        self.server
     }
 
     /// Tells WebSocket clients to go elsewhere (close 1001), so that the HTTP
@@ -280,27 +289,21 @@ pub async fn serve(args: ServeArgs) -> Result<(), StartError> {
     let router = qicoo.router();
     let live_shutdown = qicoo.shutdown_token();
     let draining = live_shutdown.clone();
-    let served = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let served = serve_on(listener, router, qicoo.server_settings(), async move {
         shutdown_signal().await;
         live_shutdown.cancel();
     });
     // In-flight requests get the shutdown timeout to finish, then are dropped.
-    let served = tokio::select! {
-        result = served => result,
+    tokio::select! {
+        () = served => {},
         () = async {
             draining.cancelled().await;
             tokio::time::sleep(args.shutdown_timeout).await;
         } => {
             tracing::warn!(timeout = ?args.shutdown_timeout, "requests still open at the shutdown timeout");
-            Ok(())
         }
-    };
+    }
     qicoo.stop(args.shutdown_timeout).await;
-    served.map_err(StartError::Serve)?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -49,20 +49,6 @@ pub enum Frame<'a> {
     Auth { v: u32, ok: bool },
 }
 
-/// The organizer key of a client's `auth` message, if `text` is one (an `auth`
-/// message without a string key carries an empty, wrong, key). Of what clients
-/// send, only `auth` has a meaning; anything else is a sign of life.
-pub fn auth_key(text: &str) -> Option<String> {
-    let message: serde_json::Value = serde_json::from_str(text).ok()?;
-    (message.get("type")? == "auth").then(|| {
-        message
-            .get("organizer_key")
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    })
-}
-
 /// One change inside a `changes` frame.
 #[derive(Debug, Serialize)]
 #[serde(tag = "type")]

@@ -26,6 +26,9 @@ pub struct LiveSettings {
     pub client_buffer: usize,
     /// Ping interval; a client silent for three intervals is disconnected.
     pub heartbeat: Duration,
+    /// Longest wait for a client to take a frame; one that stops reading is
+    /// dropped after it, freeing its connection.
+    pub write_timeout: Duration,
 }
 
 impl Default for LiveSettings {
@@ -34,6 +37,7 @@ impl Default for LiveSettings {
             tick: Duration::from_millis(100),
             client_buffer: 64,
             heartbeat: Duration::from_secs(20),
+            write_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -338,6 +342,7 @@ mod tests {
             tick: Duration::from_millis(100),
             client_buffer: 64,
             heartbeat: Duration::from_secs(20),
+            write_timeout: Duration::from_secs(10),
         }
     }
 

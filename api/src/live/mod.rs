@@ -7,6 +7,7 @@
 //! authenticates with a first message, never in the URL (which lands in access
 //! logs), and then also sees pending and rejected questions.
 
+pub mod client;
 pub mod frames;
 pub mod hub;
 pub mod room;
@@ -95,7 +96,11 @@ async fn live(
     Ok(upgrade
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
-        .max_message_size(64 * 1024)
+        // The stream runs server → client: a client has no reason to send
+        // more than a small text message (see `client`); a frame over the
+        // limit is refused from its header, before its payload is buffered.
+        .max_message_size(client::MAX_MESSAGE_BYTES)
+        .max_frame_size(client::MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {
             let _permit = permit;
             metrics::gauge!("qicoo_websocket_clients").increment(1.0);

@@ -1,11 +1,16 @@
 //! One client's connection: its first frames, then the room's frames in
 //! position order. A client too slow to keep up is sent a fresh snapshot rather
-//! than silently missing changes; a silent one is disconnected; on shutdown each
-//! is told 1001 (going away) so that it reconnects elsewhere. A client whose
-//! first text message is `auth` with the organizer key moves to the
-//! organizer's room (see [`super::frames`]).
+//! than silently missing changes; one that stops reading altogether is dropped
+//! after the write timeout; a silent one is disconnected; one that sends what
+//! the stream does not accept is closed with the code [`super::client`]
+//! lists; on shutdown each is told 1001 (going away) so that it reconnects
+//! elsewhere. A client whose first message is `auth` with the organizer key
+//! moves to the organizer's room (see [`super::frames`]).
 //!
 //! Generic over the socket's halves so that tests can drive it with channels.
+
+use std::error::Error;
+use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message};
 use futures::{Sink, SinkExt, Stream, StreamExt};
@@ -13,20 +18,24 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use super::frames::{auth_key, Frame, VERSION};
+use super::client::{self, ClientMessage, MAX_MESSAGES_PER_SECOND, MAX_MESSAGE_BYTES};
+use super::frames::{Frame, VERSION};
 use super::hub::LiveSettings;
 use super::room::{Joined, Room, Sent};
 use tokio_util::sync::CancellationToken;
 
-/// WebSocket close code "going away" (RFC 6455).
+/// WebSocket close codes (RFC 6455 §7.4.1).
 const GOING_AWAY: u16 = 1001;
-/// WebSocket close code "policy violation": a wrong or late `auth`.
+const PROTOCOL_ERROR: u16 = 1002;
+const UNSUPPORTED_DATA: u16 = 1003;
+const INVALID_PAYLOAD: u16 = 1007;
+/// A wrong or late `auth`, or a flood of messages.
 pub const POLICY_VIOLATION: u16 = 1008;
-/// WebSocket close code "internal error": the key could not be checked.
+const MESSAGE_TOO_BIG: u16 = 1009;
+/// The organizer key could not be checked.
 const INTERNAL_ERROR: u16 = 1011;
 /// How long after connecting a client may still ask for the organizer's view.
 pub const AUTH_WINDOW: Duration = Duration::from_secs(5);
@@ -44,7 +53,15 @@ pub enum AuthRefused {
 pub type Authorize =
     Box<dyn FnOnce(String) -> BoxFuture<'static, Result<(Arc<Room>, Joined), AuthRefused>> + Send>;
 
-/// Runs the session until the client leaves, goes silent, or shutdown.
+/// How long a refused client gets to acknowledge its close frame.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// The client stopped taking frames (or left): the session ends without a
+/// close frame, which could not be delivered either.
+struct Gone;
+
+/// Runs the session until the client leaves, goes silent, stops reading,
+/// misbehaves, or shutdown.
 pub async fn run<W, R, E>(
     sink: W,
     stream: R,
@@ -55,6 +72,7 @@ pub async fn run<W, R, E>(
 ) where
     W: Sink<Message> + Unpin,
     R: Stream<Item = Result<Message, E>> + Unpin,
+    E: Error + 'static,
 {
     run_authorized(sink, stream, room, joined, settings, shutdown, None).await;
 }
@@ -72,9 +90,10 @@ pub async fn run_authorized<W, R, E>(
 ) where
     W: Sink<Message> + Unpin,
     R: Stream<Item = Result<Message, E>> + Unpin,
+    E: Error + 'static,
 {
     let connected = Instant::now();
-    let mut heard_text = false;
+    let mut heard_message = false;
     // The organizer's room, once the client proved to be the organizer.
     let mut organizer: Option<Arc<Room>> = None;
     let Joined {
@@ -82,9 +101,10 @@ pub async fn run_authorized<W, R, E>(
         mut frames,
         ..
     } = joined;
+    let timeout = settings.write_timeout;
     let mut last = i64::MIN;
     for frame in initial {
-        if send(&mut sink, &frame, &mut last).await.is_err() {
+        if send(&mut sink, &frame, &mut last, timeout).await.is_err() {
             return;
         }
     }
@@ -92,89 +112,186 @@ pub async fn run_authorized<W, R, E>(
     let mut heartbeat = tokio::time::interval(settings.heartbeat);
     heartbeat.tick().await;
     let mut last_heard = Instant::now();
+    let mut flood = FloodGauge::new();
     loop {
         tokio::select! {
             frame = frames.recv() => match frame {
                 Ok(frame) if frame.position <= last && !frame.snapshot => {}
                 Ok(frame) => {
-                    if send(&mut sink, &frame, &mut last).await.is_err() {
+                    if send(&mut sink, &frame, &mut last, timeout).await.is_err() {
                         return;
                     }
                 }
                 Err(RecvError::Lagged(_)) => {
                     metrics::counter!("qicoo_websocket_forced_snapshots_total").increment(1);
                     let snapshot = organizer.as_deref().unwrap_or(room).snapshot();
-                    if send(&mut sink, &snapshot, &mut last).await.is_err() {
+                    if send(&mut sink, &snapshot, &mut last, timeout).await.is_err() {
                         return;
                     }
                 }
                 Err(RecvError::Closed) => {
-                    close(&mut sink, "the live view closed").await;
+                    close(&mut sink, GOING_AWAY, "the live view closed", timeout).await;
                     return;
                 }
             },
-            incoming = stream.next() => match incoming {
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
-                Some(Ok(Message::Text(text))) => {
-                    last_heard = Instant::now();
-                    let first = !std::mem::replace(&mut heard_text, true);
-                    let Some(key) = auth_key(&text) else { continue };
-                    let authorize = authorize
-                        .take()
-                        .filter(|_| first && connected.elapsed() <= AUTH_WINDOW);
-                    let Some(authorize) = authorize else {
-                        refuse(&mut sink, POLICY_VIOLATION, "auth must be the first message, within 5 s").await;
+            incoming = stream.next() => {
+                let incoming = match incoming {
+                    Some(Ok(Message::Close(_))) | None => return,
+                    Some(Err(e)) => {
+                        if let Some((code, reason)) = read_error_close(&e) {
+                            refuse(&mut sink, &mut stream, code, reason, timeout).await;
+                        }
                         return;
-                    };
-                    match authorize(key).await {
-                        Ok((room, joined)) => {
-                            let ok = to_text(&Frame::Auth { v: VERSION, ok: true });
-                            if sink.send(Message::Text(ok.into())).await.is_err() {
-                                return;
-                            }
-                            frames = joined.frames;
-                            for frame in joined.initial {
-                                if send(&mut sink, &frame, &mut last).await.is_err() {
+                    }
+                    Some(Ok(message)) => message,
+                };
+                last_heard = Instant::now();
+                if flood.count(last_heard) > MAX_MESSAGES_PER_SECOND {
+                    refuse(&mut sink, &mut stream, POLICY_VIOLATION, "too many messages", timeout)
+                        .await;
+                    return;
+                }
+                match accept(incoming) {
+                    Ok(None) => {}
+                    Ok(Some(ClientMessage::Auth { organizer_key })) => {
+                        let first = !std::mem::replace(&mut heard_message, true);
+                        let authorize = authorize
+                            .take()
+                            .filter(|_| first && connected.elapsed() <= AUTH_WINDOW);
+                        let Some(authorize) = authorize else {
+                            refuse(&mut sink, &mut stream, POLICY_VIOLATION, "auth must be the first message, within 5 s", timeout).await;
+                            return;
+                        };
+                        match authorize(organizer_key).await {
+                            Ok((room, joined)) => {
+                                let ok = to_text(&Frame::Auth { v: VERSION, ok: true });
+                                if deliver(&mut sink, Message::Text(ok.into()), timeout).await.is_err() {
                                     return;
                                 }
+                                frames = joined.frames;
+                                for frame in joined.initial {
+                                    if send(&mut sink, &frame, &mut last, timeout).await.is_err() {
+                                        return;
+                                    }
+                                }
+                                organizer = Some(room);
                             }
-                            organizer = Some(room);
-                        }
-                        Err(AuthRefused::WrongKey) => {
-                            refuse(&mut sink, POLICY_VIOLATION, "wrong organizer key").await;
-                            return;
-                        }
-                        Err(AuthRefused::Failed(e)) => {
-                            tracing::warn!(error = %e, "live stream: cannot check an organizer key");
-                            refuse(&mut sink, INTERNAL_ERROR, "cannot check the organizer key now").await;
-                            return;
+                            Err(AuthRefused::WrongKey) => {
+                                refuse(&mut sink, &mut stream, POLICY_VIOLATION, "wrong organizer key", timeout).await;
+                                return;
+                            }
+                            Err(AuthRefused::Failed(e)) => {
+                                tracing::warn!(error = %e, "live stream: cannot check an organizer key");
+                                refuse(&mut sink, &mut stream, INTERNAL_ERROR, "cannot check the organizer key now", timeout).await;
+                                return;
+                            }
                         }
                     }
+                    Err((code, reason)) => {
+                        refuse(&mut sink, &mut stream, code, reason, timeout).await;
+                        return;
+                    }
                 }
-                Some(Ok(_)) => last_heard = Instant::now(),
             },
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() > settings.heartbeat * 3 {
-                    close(&mut sink, "no answer to pings").await;
+                    close(&mut sink, GOING_AWAY, "no answer to pings", timeout).await;
                     return;
                 }
-                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                if deliver(&mut sink, Message::Ping(Default::default()), timeout).await.is_err() {
                     return;
                 }
             }
             _ = shutdown.cancelled() => {
-                close(&mut sink, "server shutting down").await;
+                close(&mut sink, GOING_AWAY, "server shutting down", timeout).await;
                 return;
             }
         }
     }
 }
 
-async fn send<W>(sink: &mut W, frame: &Sent, last: &mut i64) -> Result<(), W::Error>
+/// What a client's message is: nothing to act on (pings, pongs), a client
+/// message, or a reason to close the connection.
+fn accept(message: Message) -> Result<Option<ClientMessage>, (u16, &'static str)> {
+    match message {
+        Message::Ping(_) | Message::Pong(_) | Message::Close(_) => Ok(None),
+        Message::Binary(_) => Err((UNSUPPORTED_DATA, "binary messages are not accepted")),
+        Message::Text(text) if text.len() > MAX_MESSAGE_BYTES => {
+            Err((MESSAGE_TOO_BIG, "message too big"))
+        }
+        Message::Text(text) => match client::interpret(text.as_str()) {
+            Ok(message) => Ok(Some(message)),
+            Err(client::Refusal::NotAMessage) => Err((UNSUPPORTED_DATA, "not a message")),
+            Err(client::Refusal::UnknownType) => Err((UNSUPPORTED_DATA, "unknown message type")),
+        },
+    }
+}
+
+/// The close frame owed to a client whose frame could not be read, if it
+/// broke a rule; `None` when the connection itself failed.
+fn read_error_close(error: &(dyn Error + 'static)) -> Option<(u16, &'static str)> {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if let Some(e) = e.downcast_ref::<tungstenite::Error>() {
+            return match e {
+                tungstenite::Error::Capacity(_) => Some((MESSAGE_TOO_BIG, "message too big")),
+                tungstenite::Error::Utf8(_) => Some((INVALID_PAYLOAD, "text is not UTF-8")),
+                tungstenite::Error::Protocol(_) => Some((PROTOCOL_ERROR, "protocol error")),
+                _ => None,
+            };
+        }
+        cause = e.source();
+    }
+    None
+}
+
+/// Counts a client's messages per second (a fixed one-second window: cheap,
+/// and a flood fills any window).
+struct FloodGauge {
+    window: Instant,
+    count: u32,
+}
+
+impl FloodGauge {
+    fn new() -> Self {
+        Self {
+            window: Instant::now(),
+            count: 0,
+        }
+    }
+
+    /// Counts a message received at `now`; returns the count of its window.
+    fn count(&mut self, now: Instant) -> u32 {
+        if now.duration_since(self.window) >= Duration::from_secs(1) {
+            self.window = now;
+            self.count = 0;
+        }
+        self.count = self.count.saturating_add(1);
+        self.count
+    }
+}
+
+/// Sends one message, giving up after `timeout`: a client that stopped
+/// reading must not hold its connection forever.
+async fn deliver<W>(sink: &mut W, message: Message, timeout: Duration) -> Result<(), Gone>
 where
     W: Sink<Message> + Unpin,
 {
-    sink.send(Message::Text(frame.text.clone())).await?;
+    match tokio::time::timeout(timeout, sink.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Gone),
+        Err(_) => {
+            metrics::counter!("qicoo_websocket_write_timeouts_total").increment(1);
+            Err(Gone)
+        }
+    }
+}
+
+async fn send<W>(sink: &mut W, frame: &Sent, last: &mut i64, timeout: Duration) -> Result<(), Gone>
+where
+    W: Sink<Message> + Unpin,
+{
+    deliver(sink, Message::Text(frame.text.clone()), timeout).await?;
     *last = frame.position;
     metrics::counter!("qicoo_websocket_frames_total").increment(1);
     if let Some(committed_at) = frame.committed_at {
@@ -186,32 +303,46 @@ where
     Ok(())
 }
 
-/// Closes with `code`: the client asked for something it may not have.
-async fn refuse<W>(sink: &mut W, code: u16, reason: &'static str)
-where
-    W: Sink<Message> + Unpin,
-{
-    let frame = CloseFrame {
-        code,
-        reason: reason.into(),
-    };
-    let _ = sink.send(Message::Close(Some(frame))).await;
-}
-
 fn to_text(frame: &Frame<'_>) -> String {
     // Serialising plain data to JSON cannot fail.
     serde_json::to_string(frame).unwrap_or_default()
 }
 
-async fn close<W>(sink: &mut W, reason: &'static str)
+/// Closes the connection of a client that broke a rule, then reads (and
+/// drops) what it still sends until it answers the close or [`CLOSE_GRACE`]
+/// passes: a socket closed with unread data is reset, and a reset can lose
+/// the close frame before the client reads it.
+async fn refuse<W, R, E>(
+    sink: &mut W,
+    stream: &mut R,
+    code: u16,
+    reason: &'static str,
+    timeout: Duration,
+) where
+    W: Sink<Message> + Unpin,
+    R: Stream<Item = Result<Message, E>> + Unpin,
+{
+    close(sink, code, reason, timeout).await;
+    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        while let Some(Ok(message)) = stream.next().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+async fn close<W>(sink: &mut W, code: u16, reason: &'static str, timeout: Duration)
 where
     W: Sink<Message> + Unpin,
 {
+    metrics::counter!("qicoo_websocket_closes_total", "code" => code.to_string()).increment(1);
     let frame = CloseFrame {
-        code: GOING_AWAY,
+        code,
         reason: reason.into(),
     };
-    let _ = sink.send(Message::Close(Some(frame))).await;
+    let _ = deliver(sink, Message::Close(Some(frame)), timeout).await;
 }
 
 #[cfg(test)]
@@ -231,12 +362,14 @@ mod tests {
 
     const HEARTBEAT: Duration = Duration::from_secs(20);
     const TICK: Duration = Duration::from_millis(100);
+    const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
     fn settings() -> LiveSettings {
         LiveSettings {
             tick: TICK,
             client_buffer: 64,
             heartbeat: HEARTBEAT,
+            write_timeout: WRITE_TIMEOUT,
         }
     }
 
@@ -584,6 +717,26 @@ mod tests {
         }
     }
 
+    /// The close frame a client gets after saying `says`.
+    async fn close_after(says: Vec<Message>) -> CloseFrame {
+        let queries = MemoryQueries::new(1);
+        let mut client = connect(room(&queries).await, CancellationToken::new());
+        client.next_frame().await;
+        for message in says {
+            client
+                ._says
+                .unbounded_send(Ok(message))
+                .expect("the session listens");
+        }
+        loop {
+            match client.next().await {
+                Message::Close(frame) => return frame.expect("a close frame"),
+                Message::Ping(_) | Message::Text(_) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_wrong_organizer_key_is_closed_as_a_policy_violation() {
         let Organized {
@@ -606,13 +759,13 @@ mod tests {
         let Organized {
             public, organizer, ..
         } = organized().await;
-        // Not the first message.
+        // Not the first message: a second auth.
         let (sent, says) = connect_authorizing(public.clone(), organizer.clone());
         let mut client = Client {
             sent,
             _says: says.clone(),
         };
-        say(&says, r#"{"type":"hello"}"#);
+        say(&says, r#"{"type":"auth","organizer_key":"right"}"#);
         say(&says, r#"{"type":"auth","organizer_key":"right"}"#);
         assert_eq!(closed_with(&mut client).await.code, POLICY_VIOLATION);
 
@@ -630,6 +783,85 @@ mod tests {
         assert_eq!(
             close.reason.as_str(),
             "auth must be the first message, within 5 s"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_binary_message_or_text_that_is_no_message_is_unsupported_data() {
+        let binary = close_after(vec![Message::Binary(vec![0xde, 0xad].into())]).await;
+        assert_eq!(binary.code, UNSUPPORTED_DATA);
+        let garbage = close_after(vec![Message::Text("\u{1}garbage".into())]).await;
+        assert_eq!(garbage.code, UNSUPPORTED_DATA);
+        let unknown = close_after(vec![Message::Text(r#"{"type":"subscribe"}"#.into())]).await;
+        assert_eq!(
+            (unknown.code, unknown.reason.as_str()),
+            (UNSUPPORTED_DATA, "unknown message type")
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_text_message_over_the_limit_is_too_big() {
+        let big = "x".repeat(MAX_MESSAGE_BYTES + 1);
+        let close = close_after(vec![Message::Text(big.into())]).await;
+        assert_eq!(close.code, MESSAGE_TOO_BIG);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flood_of_pings_is_a_policy_violation_but_pongs_under_the_rate_are_not() {
+        let flood = (0..=MAX_MESSAGES_PER_SECOND)
+            .map(|_| Message::Ping(Default::default()))
+            .collect();
+        assert_eq!(close_after(flood).await.code, POLICY_VIOLATION);
+
+        let queries = MemoryQueries::new(1);
+        let mut client = connect(room(&queries).await, CancellationToken::new());
+        client.next_frame().await;
+        for _ in 0..(3 * MAX_MESSAGES_PER_SECOND) {
+            client
+                ._says
+                .unbounded_send(Ok(Message::Pong(Default::default())))
+                .expect("the session listens");
+            tokio::time::sleep(Duration::from_millis(
+                1000 / u64::from(MAX_MESSAGES_PER_SECOND) + 1,
+            ))
+            .await;
+        }
+        assert!(
+            matches!(client.sent.try_recv(), Err(mpsc::TryRecvError::Empty)),
+            "a steady client is sent nothing more (and is not closed)"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_stops_reading_is_dropped_after_the_write_timeout() {
+        let queries = MemoryQueries::new(1);
+        let room = room(&queries).await;
+        // Room for the snapshot, whose send then waits for a reader that
+        // never comes.
+        let (sink, mut sent) = mpsc::channel::<Message>(0);
+        let (_says, stream) = mpsc::unbounded::<Result<Message, Infallible>>();
+        let joined = room.join(None);
+        let started = Instant::now();
+        let session = tokio::spawn(async move {
+            run(
+                sink,
+                stream,
+                &room,
+                joined,
+                settings(),
+                CancellationToken::new(),
+            )
+            .await
+        });
+        session.await.expect("the session ends");
+        assert_eq!(started.elapsed(), WRITE_TIMEOUT);
+        assert!(
+            matches!(sent.next().await, Some(Message::Text(_))),
+            "the snapshot"
+        );
+        assert!(
+            sent.next().await.is_none(),
+            "nothing after it, not even a close"
         );
     }
 }

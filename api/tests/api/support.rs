@@ -3,8 +3,6 @@
 
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
-
 use clap::Parser;
 use qicoo_api::config::Cli;
 use qicoo_api::serve::Qicoo;
@@ -235,15 +233,15 @@ async fn serve_on(
     let state = state.unwrap_or_else(|| qicoo.state.clone());
     let addr = listener.local_addr().expect("address");
     let router = app(state.clone(), qicoo.http_settings());
+    // The production server, with its timeouts and connection cap.
+    let settings = qicoo.server_settings();
     let qicoo = Some(qicoo);
-    let server = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .expect("server runs");
-    });
+    let server = tokio::spawn(qicoo_api::server::serve_on(
+        listener,
+        router,
+        settings,
+        std::future::pending(),
+    ));
     TestApp {
         base: format!("http://{addr}/api/v1"),
         client: reqwest::Client::new(),
