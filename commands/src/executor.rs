@@ -29,6 +29,12 @@ use crate::store::EventStore;
 /// How often a command is tried when it keeps losing races.
 const MAX_ATTEMPTS: u32 = 25;
 
+/// How long a command may take in all before the API answers 503: an event
+/// store that accepts connections but stops answering (a partition, a hung
+/// server) must not hold requests open. Longer than the pool's acquire
+/// timeout, so that an exhausted pool reports itself first.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(6);
+
 /// The result of an accepted command.
 #[derive(Debug, Clone)]
 pub struct Executed<A> {
@@ -89,7 +95,16 @@ where
         command: A::Command,
         ctx: &CommandContext,
     ) -> Result<Executed<A>, CommandError<A::Error>> {
-        let result = self.try_execute(aggregate_id, command, ctx).await;
+        let result = tokio::time::timeout(
+            COMMAND_TIMEOUT,
+            self.try_execute(aggregate_id, command, ctx),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(CommandError::Unavailable(format!(
+                "the event store did not answer within {COMMAND_TIMEOUT:?}"
+            )))
+        });
         let outcome = match &result {
             Ok(executed) if executed.appended > 0 => "applied",
             Ok(_) => "unchanged",
