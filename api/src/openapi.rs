@@ -326,5 +326,7 @@ pub struct ReadinessSchema {
     role: String,
     event_store: DependencyStateSchema,
     read_model: DependencyStateSchema,
+    leaderboard: DependencyStateSchema,
+    change_stream: DependencyStateSchema,
     projections: Vec<health::ProjectionReadiness>,
 }
