@@ -177,7 +177,27 @@ pub trait ReadModelStore: Projection {
 }
 
 pub(crate) fn sql_err(e: sqlx::Error) -> StoreError {
+    if not_migrated(&e) {
+        // A read model whose tables are not there yet is one being set up
+        // (a serving process migrates it when it appears): not ready, not a
+        // bug in the request.
+        return StoreError::Unavailable {
+            store: STORE,
+            message: format!("the read model is not migrated yet: {e}"),
+        };
+    }
     StoreError::from_sqlx(STORE, e)
+}
+
+/// Whether `e` says a table does not exist (MySQL SQLSTATE 42S02, SQLite's
+/// "no such table").
+fn not_migrated(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            db.code().as_deref() == Some("42S02") || db.message().starts_with("no such table")
+        }
+        _ => false,
+    }
 }
 
 /// The read model in a SQL database; [`mysql::read_model`] and
