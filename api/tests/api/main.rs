@@ -12,6 +12,7 @@ mod flows;
 mod handover;
 mod live;
 mod openapi;
+mod outages;
 mod proxy;
 mod readiness;
 mod reads;
