@@ -156,6 +156,8 @@ struct Tally {
     likes: HashSet<(String, String)>,
     /// 503s seen.
     unavailable: usize,
+    /// The longest a request of the load took.
+    slowest: Duration,
     problems: Vec<String>,
 }
 
@@ -171,6 +173,47 @@ async fn participant(app: &TestApp) -> Participant {
     Participant {
         id: body["participant_id"].as_str().expect("id").to_owned(),
         token: body["token"].as_str().expect("token").to_owned(),
+    }
+}
+
+/// A reader until `stop`: the question list and the leaderboard, as the
+/// attendee and screen views load them, each a success or a 503.
+async fn read(
+    app: Arc<(reqwest::Client, String)>,
+    meetup: String,
+    tally: Arc<Mutex<Tally>>,
+    stop: CancellationToken,
+) {
+    let (client, base) = (&app.0, &app.1);
+    let paths = [
+        format!("{base}/meetups/{meetup}/questions?sort=top"),
+        format!("{base}/meetups/{meetup}/leaderboard"),
+    ];
+    for path in paths.iter().cycle() {
+        if stop.is_cancelled() {
+            return;
+        }
+        let started = Instant::now();
+        let outcome = call("read", client.get(path)).await;
+        let pause = {
+            let mut tally = tally.lock().expect("tally");
+            tally.slowest = tally.slowest.max(started.elapsed());
+            match outcome {
+                Outcome::Done(_) => Duration::from_millis(100),
+                Outcome::Unavailable => {
+                    tally.unavailable += 1;
+                    Duration::from_millis(200)
+                }
+                Outcome::Wrong(problem) => {
+                    tally.problems.push(problem);
+                    Duration::from_millis(200)
+                }
+            }
+        };
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(pause) => {}
+        }
     }
 }
 
@@ -203,6 +246,7 @@ async fn load(
                 })
                 .flatten()
         };
+        let started = Instant::now();
         let (outcome, acked) = match like {
             Some(question) => {
                 let request = client
@@ -226,6 +270,7 @@ async fn load(
         };
         let pause = {
             let mut tally = tally.lock().expect("tally");
+            tally.slowest = tally.slowest.max(started.elapsed());
             match outcome {
                 Outcome::Done(body) => {
                     match acked {
@@ -472,6 +517,12 @@ async fn survives(dependency: Dependency, failure: Failure) {
         people.push(participant(app).await);
     }
     let probe = participant(app).await;
+    tasks.push(tokio::spawn(read(
+        shared.clone(),
+        meetup.id.clone(),
+        tally.clone(),
+        stop.clone(),
+    )));
     for me in people {
         tasks.push(tokio::spawn(load(
             shared.clone(),
@@ -588,6 +639,7 @@ async fn survives(dependency: Dependency, failure: Failure) {
         tally.likes.len(),
         tally.unavailable
     );
+    eprintln!("the slowest answer took {:?}", tally.slowest);
     assert!(
         tally.problems.is_empty(),
         "every answer is a success or a 503 with Retry-After, in time: {:#?}",

@@ -19,11 +19,13 @@ use crate::queries::{ModelQueries, ReadQueries};
 use crate::readmodel::{ReadModelStore, READ_MODEL};
 use crate::runner::{Leadership, ProjectionStatus, StatusBoard, WorkerSettings, WorkerState};
 
+mod bounded;
 mod connect;
 mod rebuild;
 mod replay;
 mod workers;
 
+pub use bounded::QUERY_TIMEOUT;
 pub use rebuild::{Fresh, Rebuildable};
 use rebuild::{LeaderboardRebuild, ReadModelRebuild};
 pub use replay::Replayed;
@@ -95,6 +97,8 @@ pub struct ReadSide {
     /// The read-model worker's watermark, for waiters in this process.
     watermark: watch::Sender<i64>,
     queries: Arc<ModelQueries>,
+    /// The same queries, each with a deadline: what the API is given.
+    bounded: Arc<dyn ReadQueries>,
     /// Where the read model publishes what it changed.
     changes: Arc<dyn ChangeStream>,
     /// Every projection, in [`PROJECTIONS`] order, as a replay rebuilds it.
@@ -173,6 +177,7 @@ impl ReadSide {
             settings: config.worker,
             board: StatusBoard::default(),
             watermark,
+            bounded: Arc::new(bounded::Bounded(queries.clone())),
             queries,
             changes: stores.changes,
             rebuildables,
@@ -192,9 +197,10 @@ impl ReadSide {
         self.feed.close().await;
     }
 
-    /// The queries.
+    /// The queries, each failing as unavailable after [`QUERY_TIMEOUT`]
+    /// (beyond a wait for a position it was asked for).
     pub fn queries(&self) -> Arc<dyn ReadQueries> {
-        self.queries.clone()
+        self.bounded.clone()
     }
 
     /// The change stream the read-model projection publishes to (for the
