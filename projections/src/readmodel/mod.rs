@@ -328,3 +328,41 @@ impl ReadModelStore for SqlReadModel {
         self.write_release_lease(lease).await
     }
 }
+
+#[cfg(test)]
+mod unmigrated {
+    #![allow(clippy::expect_used)]
+
+    use super::{mysql, sqlite, ReadModelStore};
+
+    /// Queries before the migrations ran (a node that started while its read
+    /// model was down, in the moment before it migrates it) are a store not
+    /// ready yet, which the API answers with 503, not a bug answered with 500.
+    async fn is_unavailable_until_migrated(model: &dyn ReadModelStore) {
+        let err = model.position().await.expect_err("no tables yet");
+        assert!(err.is_transient(), "{err}");
+        model.migrate().await.expect("migrates");
+        assert_eq!(model.position().await.expect("answers"), 0);
+    }
+
+    #[tokio::test]
+    async fn a_sqlite_read_model_without_its_tables_is_unavailable_until_migrated() {
+        // One connection: each would have its own in-memory database.
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .expect("opens sqlite");
+        is_unavailable_until_migrated(&sqlite::read_model(pool)).await;
+    }
+
+    #[tokio::test]
+    async fn a_mysql_read_model_without_its_tables_is_unavailable_until_migrated() {
+        let Some(db) = qicoo_testkit::MySqlTestDb::create().await else {
+            return;
+        };
+        let pool = sqlx::MySqlPool::connect(&db.url).await.expect("connects");
+        is_unavailable_until_migrated(&mysql::read_model(pool)).await;
+        db.drop_db().await;
+    }
+}
