@@ -748,7 +748,7 @@ async fn survives(dependency: Dependency, failure: Failure) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_event_store_that_hangs_for_ten_seconds_costs_503s_and_no_command() {
+async fn an_event_store_that_hangs_for_ten_seconds_costs_503s_and_loses_no_command() {
     survives(Dependency::EventStore, Failure::BlackHole).await;
 }
 
