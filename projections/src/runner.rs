@@ -43,6 +43,10 @@ pub trait Projection: Send + Sync {
         events: &[(&StoredEvent, DomainEvent)],
         next: &Checkpoint,
     ) -> Result<(), ApplyError>;
+
+    /// Called when the worker has caught up and waits for events: a chance
+    /// to finish work that a failure postponed. Nothing by default.
+    async fn idle(&self) {}
 }
 
 /// What a projection's worker in this process is doing.
@@ -456,6 +460,7 @@ impl Worker {
                 Ok(Step::Applied(_)) => backoff = Duration::from_millis(100),
                 Ok(Step::Idle) => {
                     backoff = Duration::from_millis(100);
+                    self.projection.idle().await;
                     tokio::select! {
                         _ = cancel.cancelled() => return Stop::Cancelled,
                         _ = wakeups.wait(self.settings.poll_interval) => {}
