@@ -15,7 +15,7 @@ use crate::queries::{MeetupView, Page, QuestionQuery, QuestionView, ReadQueries,
 /// The longest one query may take (beyond a wait the caller asked for).
 /// Longer than the pools' acquire timeout, so that an exhausted pool reports
 /// itself first.
-pub const QUERY_TIMEOUT: Duration = Duration::from_secs(6);
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// [`ReadQueries`] that give up after [`QUERY_TIMEOUT`].
 pub(super) struct Bounded(pub Arc<dyn ReadQueries>);
