@@ -13,13 +13,15 @@ use tower_http::trace::TraceLayer;
 use crate::error::ApiError;
 use crate::request::REQUEST_ID_HEADER;
 use crate::state::AppState;
-use crate::{http, metrics, openapi};
+use crate::{http, metrics, openapi, web};
 
 /// Settings of the HTTP layer itself.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct HttpSettings {
     /// Bodies larger than this are refused with 413.
     pub max_body_bytes: usize,
+    /// The browser interface's settings.
+    pub web: web::WebSettings,
 }
 
 /// The whole application, ready to serve.
@@ -28,7 +30,14 @@ pub fn app(state: AppState, settings: HttpSettings) -> Router {
     metrics::handle();
     let request_id = axum::http::HeaderName::from_static(REQUEST_ID_HEADER);
     routes()
-        .with_state(state)
+        // The pages are not API routes: `routes` (and so the OpenAPI
+        // document) does not have them.
+        .merge(web::router(settings.web))
+        .with_state(state.clone())
+        .layer(middleware::from_fn_with_state(
+            state,
+            crate::ratelimit::client::resolve,
+        ))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(

@@ -8,6 +8,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
 
+use crate::ratelimit::{ForwardedHeader, Limit, Quotas, TrustedProxy};
+
 /// Qicoo: live Q&A for meetups.
 #[derive(Debug, Parser)]
 #[command(name = "qicoo", version, about)]
@@ -19,6 +21,8 @@ pub struct Cli {
     pub serve: ServeArgs,
 }
 
+// Parsed once per process: the size of the serve variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the API (the default).
@@ -120,6 +124,9 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub leaderboard: LeaderboardArgs,
 
+    #[command(flatten)]
+    pub rate_limits: RateLimitArgs,
+
     /// What this process runs.
     #[arg(long, env = "QICOO_ROLE", value_enum, default_value_t = Role::All, global = true)]
     pub role: Role,
@@ -170,6 +177,31 @@ pub struct ServeArgs {
     #[arg(long, env = "QICOO_LIVE_HEARTBEAT", default_value = "20s", value_parser = parse_duration, global = true)]
     pub live_heartbeat: Duration,
 
+    /// A WebSocket client that takes longer than this to accept a frame (it
+    /// stopped reading) is dropped and its connection freed.
+    #[arg(long, env = "QICOO_LIVE_WRITE_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
+    pub live_write_timeout: Duration,
+
+    /// A client must send a request's headers within this time (of connecting,
+    /// or of its previous response), or it is disconnected.
+    #[arg(long, env = "QICOO_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
+    pub header_timeout: Duration,
+
+    /// A request's whole body must arrive within this time of its headers, or
+    /// it is answered 408.
+    #[arg(long, env = "QICOO_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
+    pub body_timeout: Duration,
+
+    /// Most open HTTP connections on this node, WebSocket ones included (keep
+    /// it above `QICOO_MAX_CONNECTIONS`); more are answered 503 and closed.
+    #[arg(
+        long,
+        env = "QICOO_MAX_HTTP_CONNECTIONS",
+        default_value_t = 20_000,
+        global = true
+    )]
+    pub max_http_connections: usize,
+
     /// Address to listen on.
     #[arg(
         long,
@@ -189,9 +221,112 @@ pub struct ServeArgs {
     #[arg(long, env = "QICOO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
 
+    /// The URL attendees reach Qicoo at (e.g. `https://qa.example.com`), for the
+    /// join link and QR code on the speaker screen. Unset: the scheme and host
+    /// each request names.
+    #[arg(long, env = "QICOO_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// Who may embed the speaker screen in a frame (its CSP `frame-ancestors`),
+    /// e.g. `'self' https://obs.example.com`. Other pages may not be framed.
+    #[arg(
+        long,
+        env = "QICOO_SCREEN_FRAME_ANCESTORS",
+        default_value = "*",
+        global = true
+    )]
+    pub screen_frame_ancestors: String,
+
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "QICOO_MAX_BODY_BYTES", default_value_t = 16 * 1024, global = true)]
     pub max_body_bytes: usize,
+}
+
+/// Rate limits per route group, and how the client address is found. Each
+/// limit is `N/s`, `N/min` or `N/h`, optionally `,burst=B` (default: N at
+/// once), or `off`.
+#[derive(Debug, Clone, Args)]
+pub struct RateLimitArgs {
+    /// All rate limits on, or `off` (for benchmarks).
+    #[arg(long, env = "QICOO_RATE_LIMITS", value_enum, default_value_t = Switch::On, global = true)]
+    pub rate_limits: Switch,
+
+    /// Question posts per participant.
+    #[arg(
+        long,
+        env = "QICOO_RATE_QUESTIONS",
+        default_value = "5/min",
+        global = true
+    )]
+    pub rate_questions: Limit,
+
+    /// Likes and unlikes per participant.
+    #[arg(long, env = "QICOO_RATE_LIKES", default_value = "20/s", global = true)]
+    pub rate_likes: Limit,
+
+    /// Participant tokens issued per client address.
+    #[arg(
+        long,
+        env = "QICOO_RATE_PARTICIPANTS",
+        default_value = "60/min",
+        global = true
+    )]
+    pub rate_participants: Limit,
+
+    /// Meetups created per client address.
+    #[arg(
+        long,
+        env = "QICOO_RATE_MEETUPS",
+        default_value = "30/min",
+        global = true
+    )]
+    pub rate_meetups: Limit,
+
+    /// Live-stream (WebSocket) connections opened per client address.
+    #[arg(
+        long,
+        env = "QICOO_RATE_LIVE",
+        default_value = "120/min",
+        global = true
+    )]
+    pub rate_live: Limit,
+
+    /// Proxies whose forwarding header is believed (the ingress), comma-separated
+    /// addresses or networks (`10.0.0.0/8`). Unset: the socket peer is the client.
+    #[arg(
+        long,
+        env = "QICOO_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub trusted_proxies: Vec<TrustedProxy>,
+
+    /// The forwarding header the trusted proxies set; the other one is ignored.
+    #[arg(long, env = "QICOO_FORWARDED_HEADER", value_enum, default_value_t = ForwardedHeader::XForwardedFor, global = true)]
+    pub forwarded_header: ForwardedHeader,
+}
+
+impl RateLimitArgs {
+    /// Each group's quota, all `None` when limits are off.
+    pub fn quotas(&self) -> Quotas {
+        if self.rate_limits == Switch::Off {
+            return Quotas::default();
+        }
+        Quotas {
+            questions: self.rate_questions.quota(),
+            likes: self.rate_likes.quota(),
+            participants: self.rate_participants.quota(),
+            meetups: self.rate_meetups.quota(),
+            live: self.rate_live.quota(),
+        }
+    }
+}
+
+/// On or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
 }
 
 /// How log lines look.
@@ -280,5 +415,44 @@ mod tests {
         assert_eq!(args.max_body_bytes, 16 * 1024);
         assert_eq!(args.role, Role::All);
         assert_eq!(args.shutdown_timeout, Duration::from_secs(30));
+        assert_eq!(args.header_timeout, Duration::from_secs(10));
+        assert_eq!(args.body_timeout, Duration::from_secs(10));
+        assert_eq!(args.live_write_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn rate_limits_default_to_the_documented_quotas_and_switch_off_together() {
+        let args = Cli::try_parse_from(["qicoo"]).expect("parses").serve_args();
+        let quotas = args.rate_limits.quotas();
+        let shown = |q: Option<crate::ratelimit::Quota>| q.map(|q| q.to_string());
+        assert_eq!(shown(quotas.questions).as_deref(), Some("5/min"));
+        assert_eq!(shown(quotas.likes).as_deref(), Some("20/s"));
+        assert_eq!(shown(quotas.participants).as_deref(), Some("60/min"));
+        assert_eq!(shown(quotas.meetups).as_deref(), Some("30/min"));
+        assert_eq!(shown(quotas.live).as_deref(), Some("120/min"));
+        assert!(args.rate_limits.trusted_proxies.is_empty());
+
+        let off = Cli::try_parse_from(["qicoo", "--rate-limits", "off"])
+            .expect("parses")
+            .serve_args();
+        let quotas = off.rate_limits.quotas();
+        assert!(quotas.questions.is_none() && quotas.likes.is_none() && quotas.live.is_none());
+
+        let one = Cli::try_parse_from([
+            "qicoo",
+            "--rate-likes",
+            "off",
+            "--rate-questions",
+            "2/h,burst=1",
+            "--trusted-proxies",
+            "10.0.0.0/8,192.0.2.1",
+        ])
+        .expect("parses")
+        .serve_args();
+        let quotas = one.rate_limits.quotas();
+        assert!(quotas.likes.is_none());
+        assert_eq!(shown(quotas.questions).as_deref(), Some("2/h,burst=1"));
+        assert_eq!(one.rate_limits.trusted_proxies.len(), 2);
+        assert!(Cli::try_parse_from(["qicoo", "--rate-likes", "lots"]).is_err());
     }
 }

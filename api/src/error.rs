@@ -11,6 +11,8 @@ use qicoo_domain::{MeetupError, QuestionError, ValidationError, VoteError};
 use qicoo_projections::QueryError;
 use serde::Serialize;
 
+use crate::ratelimit::RateLimited;
+
 /// Seconds a client is asked to wait when a dependency is down.
 const RETRY_AFTER_SECS: &str = "5";
 
@@ -34,8 +36,14 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The request body did not arrive within the body timeout.
+    #[error("The request body did not arrive in time.")]
+    RequestTimeout,
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// Over a rate limit; worth retrying after `retry_after_secs`.
+    #[error("Too many requests; try again in {retry_after_secs} s.")]
+    TooManyRequests { retry_after_secs: u64 },
     /// A dependency (the event store) is unreachable; worth retrying.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -60,7 +68,9 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -124,13 +134,32 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if status == StatusCode::REQUEST_TIMEOUT {
+            // The rest of a body that is still trickling in is not worth reading.
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(
                 header::RETRY_AFTER,
                 HeaderValue::from_static(RETRY_AFTER_SECS),
             );
         }
+        if let Self::TooManyRequests { retry_after_secs } = self {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
         response
+    }
+}
+
+impl From<RateLimited> for ApiError {
+    /// `Retry-After` in whole seconds, rounded up and at least 1: a client
+    /// that waits that long is allowed again.
+    fn from(limited: RateLimited) -> Self {
+        let wait = limited.retry_after;
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        ApiError::TooManyRequests {
+            retry_after_secs: secs.max(1),
+        }
     }
 }
 

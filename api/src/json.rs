@@ -1,6 +1,7 @@
 //! A JSON body extractor whose rejections are problem+json like every other
 //! error: 400 for malformed JSON, 415 for another content type, 413 for a body
-//! over the limit, 422 for JSON of the wrong shape.
+//! over the limit, 422 for JSON of the wrong shape, 408 for a body that did
+//! not arrive within the body timeout.
 
 use std::collections::BTreeMap;
 
@@ -30,6 +31,9 @@ where
 }
 
 fn rejection_to_error(rejection: JsonRejection) -> ApiError {
+    if crate::server::deadline::is_body_timeout(&rejection) {
+        return ApiError::RequestTimeout;
+    }
     let text = rejection.body_text();
     match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => {

@@ -12,12 +12,15 @@ pub mod metrics;
 pub mod openapi;
 pub mod path;
 pub mod query;
+pub mod ratelimit;
 pub mod replay;
 pub mod request;
 pub mod secret;
 pub mod serve;
+pub mod server;
 pub mod state;
 pub mod telemetry;
+pub mod web;
 
 pub use app::{app, HttpSettings};
 pub use config::Cli;

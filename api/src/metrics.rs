@@ -10,7 +10,11 @@
 //! (gauges, read at each scrape) and `projection_batches_total`,
 //! `projection_events_total`, `projection_errors_total` {kind} (counted by the
 //! workers); `websocket_clients`, `websocket_frames_total`,
-//! `websocket_forced_snapshots_total`, `websocket_commit_to_send_seconds`.
+//! `websocket_forced_snapshots_total`, `websocket_commit_to_send_seconds`,
+//! `websocket_write_timeouts_total`, `websocket_closes_total` {code};
+//! `http_connections` (open) and `http_connections_refused_total` (beyond
+//! the node's cap); `rate_limited_total` and `rate_limiter_errors_total`
+//! {group} (counted by `crate::ratelimit`).
 
 use std::sync::OnceLock;
 use std::time::Instant;

@@ -65,9 +65,11 @@ struct V1;
         PayloadTooLarge,
         UnsupportedMediaType,
         Unprocessable,
+        TooManyRequests,
         Unavailable,
+        RequestTimeout,
     )),
-    modifiers(&Credentials),
+    modifiers(&Credentials, &ServerLimits),
     tags(
         (name = "participants", description = "Anonymous participants and their tokens."),
         (name = "meetups", description = "Meetups and their settings."),
@@ -125,6 +127,7 @@ pub async fn document() -> Result<Response, ApiError> {
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 422, response = Unprocessable),
+        (status = 429, response = TooManyRequests),
         (status = 503, response = Unavailable),
     )
 )]
@@ -186,7 +189,7 @@ fn problem(description: &str, retry_after: bool) -> RefOr<utoipa::openapi::Respo
                 .schema(
                     ObjectBuilder::new()
                         .schema_type(Type::Integer)
-                        .minimum(Some(0)),
+                        .minimum(Some(1)),
                 )
                 .description(Some("Seconds to wait before trying again."))
                 .build(),
@@ -242,10 +245,52 @@ problem_response!(
     false
 );
 problem_response!(
-    Unavailable,
-    "A storage service is temporarily unavailable; retry after `Retry-After` seconds.",
+    TooManyRequests,
+    "Over the rate limit of this route group; retry after `Retry-After` seconds.",
     true
 );
+problem_response!(
+    Unavailable,
+    "A storage service is temporarily unavailable, or this node has too many connections; \
+     retry after `Retry-After` seconds.",
+    true
+);
+problem_response!(
+    RequestTimeout,
+    "The request body did not arrive within the body timeout; the connection is closed.",
+    false
+);
+
+/// What the HTTP server itself may answer, whatever the route: 503 when the
+/// node has too many connections, and, to a request with a body, 408 when
+/// the body arrives too slowly (see `crate::server`).
+struct ServerLimits;
+
+impl Modify for ServerLimits {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let reference = |name: &str| RefOr::Ref(utoipa::openapi::Ref::from_response_name(name));
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let responses = &mut operation.responses.responses;
+                responses
+                    .entry("503".to_owned())
+                    .or_insert_with(|| reference("Unavailable"));
+                if operation.request_body.is_some() {
+                    responses
+                        .entry("408".to_owned())
+                        .or_insert_with(|| reference("RequestTimeout"));
+                }
+            }
+        }
+    }
+}
 
 /// A question's status on the wire.
 #[derive(serde::Serialize, ToSchema)]
@@ -329,4 +374,31 @@ pub struct ReadinessSchema {
     leaderboard: DependencyStateSchema,
     change_stream: DependencyStateSchema,
     projections: Vec<health::ProjectionReadiness>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_documents_the_servers_own_refusals() {
+        let document = serde_json::to_value(ApiDoc::openapi()).expect("serializes");
+        let paths = document["paths"].as_object().expect("paths");
+        let create = &paths["/api/v1/meetups"]["post"]["responses"];
+        assert_eq!(
+            create["408"]["$ref"],
+            "#/components/responses/RequestTimeout"
+        );
+        for (path, item) in paths {
+            for (method, operation) in item.as_object().expect("an item") {
+                let responses = &operation["responses"];
+                assert!(responses.get("503").is_some(), "{method} {path} lacks 503");
+                assert_eq!(
+                    operation.get("requestBody").is_some(),
+                    responses.get("408").is_some(),
+                    "{method} {path}: 408 goes with a body"
+                );
+            }
+        }
+    }
 }

@@ -9,6 +9,7 @@ use qicoo_commands::{Actor, CommandContext};
 
 use crate::auth::HasSigner;
 use crate::error::ApiError;
+use crate::ratelimit::ClientAddr;
 
 /// Header carrying the request id, set by the client or generated at the edge.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -44,10 +45,15 @@ where
             .and_then(|v| v.to_str().ok())
             .map(|v| v.chars().take(128).collect::<String>())
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let client_hash = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| state.signer().client_hash(&addr.ip().to_string()));
+        // The client as the trusted-proxy rule decided it, else the peer.
+        let client = match parts.extensions.get::<ClientAddr>() {
+            Some(ClientAddr(client)) => *client,
+            None => parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| addr.ip()),
+        };
+        let client_hash = client.map(|ip| state.signer().client_hash(&ip.to_string()));
         Ok(Self {
             request_id,
             client_hash,

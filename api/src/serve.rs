@@ -22,6 +22,7 @@ use crate::auth::Signer;
 use crate::config::{LeaderboardArgs, Role, ServeArgs, StoreArgs};
 use crate::live::{LiveGate, LiveHub, LiveSettings};
 use crate::secret::{load_secret, SecretError};
+use crate::server::{serve_on, ServerSettings};
 use crate::state::{AppState, HealthSettings};
 
 /// Why Qicoo could not start.
@@ -43,6 +44,8 @@ pub enum StartError {
     Serve(#[source] std::io::Error),
     #[error("invalid configuration: {0}")]
     Config(&'static str),
+    #[error(transparent)]
+    RateLimiter(#[from] crate::ratelimit::LimiterError),
 }
 
 /// Opens and migrates the event store.
@@ -102,6 +105,7 @@ pub struct Qicoo {
     live_shutdown: CancellationToken,
     projectors: Option<JoinHandle<()>>,
     http: HttpSettings,
+    server: ServerSettings,
     serves_api: bool,
 }
 
@@ -143,6 +147,7 @@ impl Qicoo {
                 tick: args.live_tick,
                 client_buffer: args.live_buffer,
                 heartbeat: args.live_heartbeat,
+                write_timeout: args.live_write_timeout,
             },
             live_shutdown.clone(),
         );
@@ -160,6 +165,14 @@ impl Qicoo {
                 max_lag: args.ready_max_lag,
             },
             live,
+            rate_limits: Arc::new(crate::ratelimit::from_args(
+                &args.rate_limits,
+                &args.leaderboard,
+            )?),
+            client_addresses: Arc::new(crate::ratelimit::ClientAddressRule::new(
+                &args.rate_limits.trusted_proxies,
+                args.rate_limits.forwarded_header,
+            )),
             live_gate: LiveGate {
                 connections: Arc::new(Semaphore::new(args.max_connections)),
                 allowed_origins: Arc::new(
@@ -178,19 +191,34 @@ impl Qicoo {
             projectors,
             http: HttpSettings {
                 max_body_bytes: args.max_body_bytes,
+                web: crate::web::WebSettings {
+                    public_url: args.public_url.clone(),
+                    screen_frame_ancestors: args.screen_frame_ancestors.clone(),
+                },
             },
+            server: args.server_settings(),
             serves_api: args.role.serves_api(),
         })
+    }
+
+    /// The settings of the HTTP application.
+    pub fn http_settings(&self) -> HttpSettings {
+        self.http.clone()
     }
 
     /// The HTTP application of this role: everything, or (projector) only
     /// health and metrics.
     pub fn router(&self) -> Router {
         if self.serves_api {
-            app(self.state.clone(), self.http)
+            app(self.state.clone(), self.http.clone())
         } else {
             crate::app::operations_app(self.state.clone())
         }
+    }
+
+    /// The HTTP server's timeouts and connection cap.
+    pub fn server_settings(&self) -> ServerSettings {
+        self.server
     }
 
     /// Tells WebSocket clients to go elsewhere (close 1001), so that the HTTP
@@ -270,31 +298,25 @@ pub async fn serve(args: ServeArgs) -> Result<(), StartError> {
             source,
         })?;
     let addr = listener.local_addr().map_err(StartError::Serve)?;
-    tracing::info!(%addr, role = ?args.role, "Qicoo is serving on http://{addr}/api/v1");
+    tracing::info!(%addr, role = ?args.role, "Qicoo is serving on http://{addr}/ (the API under /api/v1)");
     let router = qicoo.router();
     let live_shutdown = qicoo.shutdown_token();
     let draining = live_shutdown.clone();
-    let served = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let served = serve_on(listener, router, qicoo.server_settings(), async move {
         shutdown_signal().await;
         live_shutdown.cancel();
     });
     // In-flight requests get the shutdown timeout to finish, then are dropped.
-    let served = tokio::select! {
-        result = served => result,
+    tokio::select! {
+        () = served => {},
         () = async {
             draining.cancelled().await;
             tokio::time::sleep(args.shutdown_timeout).await;
         } => {
             tracing::warn!(timeout = ?args.shutdown_timeout, "requests still open at the shutdown timeout");
-            Ok(())
         }
-    };
+    }
     qicoo.stop(args.shutdown_timeout).await;
-    served.map_err(StartError::Serve)?;
     tracing::info!("stopped");
     Ok(())
 }

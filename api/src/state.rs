@@ -8,6 +8,7 @@ use qicoo_projections::{ReadQueries, ReadSide, WorkerState};
 use crate::auth::{HasSigner, Signer};
 use crate::config::Role;
 use crate::live::{LiveGate, LiveHub};
+use crate::ratelimit::{ClientAddressRule, RateLimits};
 
 /// Shared state of the API.
 #[derive(Clone)]
@@ -26,6 +27,11 @@ pub struct AppState {
     pub live: Arc<LiveHub>,
     /// The live stream's connection cap and allowed origins.
     pub live_gate: LiveGate,
+    /// Each route group's rate limit.
+    pub rate_limits: Arc<RateLimits>,
+    /// Which address a request comes from (forwarding headers of trusted
+    /// proxies only).
+    pub client_addresses: Arc<ClientAddressRule>,
 }
 
 /// What `/readyz` checks.

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod fixture;
+pub mod flood;
 pub mod hot;
 pub mod likes;
 pub mod live;

@@ -16,7 +16,7 @@ use clap::{Args, Parser, Subcommand};
 use qicoo_bench::api::Api;
 use qicoo_bench::fixture::{Fixture, VotePlan};
 use qicoo_bench::live::{LiveSettings, Outcome};
-use qicoo_bench::{hot, likes, live, report, smoke, Result};
+use qicoo_bench::{flood, hot, likes, live, report, smoke, Result};
 use serde::Serialize;
 
 #[derive(Debug, Parser)]
@@ -41,6 +41,9 @@ enum Command {
     Live(LiveArgs),
     /// RSS of the API process with and without idle live clients.
     Memory(MemoryArgs),
+    /// Far more concurrent live-stream upgrade attempts than the node's cap:
+    /// refusals, admissions and the API process's peak RSS.
+    Flood(FloodArgs),
     /// Every scenario with tiny numbers, in seconds; fails on any error.
     Smoke(Target),
     /// Writes BENCHMARKS.md from a folder of results.
@@ -133,6 +136,20 @@ struct MemoryArgs {
     /// Wait before each RSS reading.
     #[arg(long, default_value = "3s", value_parser = parse_duration)]
     settle: Duration,
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct FloodArgs {
+    #[command(flatten)]
+    target: Target,
+    /// The API process whose RSS is sampled.
+    #[arg(long)]
+    pid: u32,
+    /// Upgrade attempts, all at once (run Qicoo with a cap far below).
+    #[arg(long, default_value_t = 10_000)]
+    attempts: usize,
     #[arg(long)]
     out: Option<PathBuf>,
 }
@@ -272,6 +289,26 @@ async fn run(cli: Cli) -> Result<()> {
                     run.rss_idle_kib, run.rss_with_clients_kib, run.connected, run.bytes_per_client
                 ),
                 Outcome::Skipped { reason } => eprintln!("  memory: skipped: {reason}"),
+            }
+            write(args.out.as_ref(), &outcome)
+        }
+        Command::Flood(args) => {
+            let api = Api::new(&args.target.base_url)?;
+            let fixture = fixture(&api, 20, 1).await?;
+            let outcome = flood::flood(&api, &fixture, args.pid, args.attempts).await?;
+            match &outcome {
+                Outcome::Ran(run) => eprintln!(
+                    "  flood: {} attempts in {:.1} s: {} admitted with a snapshot, {} refused 503, {} otherwise, {} failed; RSS {} KiB before, {} KiB at peak",
+                    run.attempts,
+                    run.seconds,
+                    run.admitted,
+                    run.refused,
+                    run.refused_otherwise + run.admitted_without_snapshot,
+                    run.failed,
+                    run.rss_before_kib,
+                    run.rss_peak_kib
+                ),
+                Outcome::Skipped { reason } => eprintln!("  flood: skipped: {reason}"),
             }
             write(args.out.as_ref(), &outcome)
         }

@@ -2,7 +2,8 @@
 //! measured in the same run, their ratio, and each target marked met or not.
 //!
 //! The folder holds what `qicoo-bench` wrote (`likes-postgres.json`,
-//! `likes-sqlite.json`, `hot-question.json`, `live.json`, `memory.json`) and
+//! `likes-sqlite.json`, `hot-question.json`, `live.json`, `memory.json`,
+//! `flood.json`) and
 //! what `bench/run` measured itself (`env.json`, `pgbench.json`,
 //! `sqlite-raw.json`, `rebuild.json`). A missing file makes its rows say
 //! "not measured" instead of failing the report.
@@ -70,6 +71,7 @@ pub fn render(dir: &Path, findings: Option<&Path>) -> Result<String> {
     let live = load(dir, "live.json").unwrap_or(Value::Null);
     let live_low = load(dir, "live-low-rate.json").unwrap_or(Value::Null);
     let memory = load(dir, "memory.json").unwrap_or(Value::Null);
+    let flood = load(dir, "flood.json").unwrap_or(Value::Null);
     let rebuild = load(dir, "rebuild.json").unwrap_or(Value::Null);
 
     let mut targets = Vec::new();
@@ -529,6 +531,41 @@ pub fn render(dir: &Path, findings: Option<&Path>) -> Result<String> {
             f(num(run, "/errors"), 0),
             f(ratio(num(run, "/per_second"), raw_per_s), 2),
         );
+    }
+
+    let _ = writeln!(w, "\n## Connection flood\n");
+    if text(&flood, "/outcome") == "ran" {
+        let _ = writeln!(
+            w,
+            "{} live-stream upgrade attempts at once against the embedded Qicoo with \
+             `QICOO_MAX_CONNECTIONS={}`: those beyond the cap must be refused with 503 and \
+             `Retry-After` before the upgrade, every admitted one must get its snapshot, and \
+             the process must survive with bounded memory (VmRSS sampled every 20 ms).\n",
+            f(num(&flood, "/attempts"), 0),
+            text(&env, "/flood_cap"),
+        );
+        let _ = writeln!(
+            w,
+            "| admitted with a snapshot | refused 503 | otherwise | failed | seconds | RSS before | RSS peak | serving after |\n|---|---|---|---|---|---|---|---|\n| {} | {} | {} | {} | {} | {} KiB | {} KiB | {} |",
+            f(num(&flood, "/admitted"), 0),
+            f(num(&flood, "/refused"), 0),
+            f(
+                num(&flood, "/refused_otherwise")
+                    .zip(num(&flood, "/admitted_without_snapshot"))
+                    .map(|(a, b)| a + b),
+                0
+            ),
+            f(num(&flood, "/failed"), 0),
+            f(num(&flood, "/seconds"), 1),
+            f(num(&flood, "/rss_before_kib"), 0),
+            f(num(&flood, "/rss_peak_kib"), 0),
+            flood
+                .pointer("/healthy_after")
+                .and_then(Value::as_bool)
+                .map_or("–", |h| if h { "yes" } else { "no" }),
+        );
+    } else {
+        let _ = writeln!(w, "Not measured.");
     }
 
     if let Some(path) = findings {

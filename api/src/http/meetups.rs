@@ -16,11 +16,12 @@ use crate::auth::{new_organizer_key, Credential};
 use crate::error::ApiError;
 use crate::json::Json;
 use crate::openapi::{
-    BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized, Unavailable,
-    Unprocessable, UnsupportedMediaType,
+    BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized,
+    Unavailable, Unprocessable, UnsupportedMediaType,
 };
 use crate::path::Path;
 use crate::query::Query;
+use crate::ratelimit::{ClientAddr, Group, Subject};
 use crate::request::RequestMeta;
 use crate::state::AppState;
 
@@ -66,14 +67,19 @@ pub(crate) struct Created {
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
+        (status = 429, response = TooManyRequests),
         (status = 503, response = Unavailable),
     )
 )]
 pub(crate) async fn create(
     State(state): State<AppState>,
     meta: RequestMeta,
+    client: ClientAddr,
     Json(body): Json<CreateMeetup>,
 ) -> Result<(StatusCode, axum::Json<Created>), ApiError> {
+    state
+        .rate_limit(Group::Meetups, Subject::Client(client))
+        .await?;
     let title = MeetupTitle::parse(&body.title).map_err(|e| ApiError::invalid("title", e))?;
     let id = MeetupId::new();
     let (organizer_key, hash) = new_organizer_key(id);

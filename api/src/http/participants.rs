@@ -7,6 +7,9 @@ use axum::{Json, Router};
 use qicoo_domain::ParticipantId;
 use serde::Serialize;
 
+use crate::error::ApiError;
+use crate::openapi::TooManyRequests;
+use crate::ratelimit::{ClientAddr, Group, Subject};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -29,16 +32,25 @@ pub(crate) struct Created {
     path = "/participants",
     operation_id = "create_participant",
     tag = "participants",
-    responses((status = 201, description = "The participant and their token.", body = Created))
+    responses(
+        (status = 201, description = "The participant and their token.", body = Created),
+        (status = 429, response = TooManyRequests),
+    )
 )]
-pub(crate) async fn create(State(state): State<AppState>) -> (StatusCode, Json<Created>) {
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    client: ClientAddr,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    state
+        .rate_limit(Group::Participants, Subject::Client(client))
+        .await?;
     let participant_id = ParticipantId::new();
     let token = state.signer.participant_token(participant_id);
-    (
+    Ok((
         StatusCode::CREATED,
         Json(Created {
             participant_id,
             token,
         }),
-    )
+    ))
 }

@@ -21,11 +21,12 @@ use crate::auth::Credential;
 use crate::error::ApiError;
 use crate::json::Json;
 use crate::openapi::{
-    BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized, Unavailable,
-    Unprocessable, UnsupportedMediaType,
+    BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized,
+    Unavailable, Unprocessable, UnsupportedMediaType,
 };
 use crate::path::Path;
 use crate::query::Query;
+use crate::ratelimit::{Group, Subject};
 use crate::request::RequestMeta;
 use crate::state::AppState;
 
@@ -75,6 +76,7 @@ pub(crate) struct CreateQuestion {
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
+        (status = 429, response = TooManyRequests),
         (status = 503, response = Unavailable),
     )
 )]
@@ -87,6 +89,9 @@ pub(crate) async fn create(
 ) -> Result<(StatusCode, axum::Json<QuestionResponse>), ApiError> {
     let meetup_id: MeetupId = parse_id(&meetup_id, "No such meetup.")?;
     let author = credential.participant()?;
+    state
+        .rate_limit(Group::Questions, Subject::Participant(author))
+        .await?;
     let mut errors = std::collections::BTreeMap::new();
     let text = QuestionText::parse(&body.text)
         .map_err(|e| errors.insert("text".to_owned(), vec![e.to_string()]))

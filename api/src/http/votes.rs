@@ -10,8 +10,9 @@ use serde::Serialize;
 use super::parse_id;
 use crate::auth::Credential;
 use crate::error::ApiError;
-use crate::openapi::{Conflict, Forbidden, NotFound, Unauthorized, Unavailable};
+use crate::openapi::{Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, Unavailable};
 use crate::path::Path;
+use crate::ratelimit::{Group, Subject};
 use crate::request::RequestMeta;
 use crate::state::AppState;
 
@@ -40,6 +41,7 @@ pub(crate) struct VoteResponse {
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
+        (status = 429, response = TooManyRequests),
         (status = 503, response = Unavailable),
     )
 )]
@@ -66,6 +68,7 @@ pub(crate) async fn like(
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
+        (status = 429, response = TooManyRequests),
         (status = 503, response = Unavailable),
     )
 )]
@@ -87,6 +90,9 @@ async fn vote(
 ) -> Result<axum::Json<VoteResponse>, ApiError> {
     let id: QuestionId = parse_id(&id, "No such question.")?;
     let participant = credential.participant()?;
+    state
+        .rate_limit(Group::Likes, Subject::Participant(participant))
+        .await?;
     let executed = state
         .commands
         .vote(

@@ -10,6 +10,14 @@
 //!   `leaderboard` (`items`: ids in rank order). A change after a quiet spell
 //!   is sent at once; changes that keep coming are merged per tick (100 ms by
 //!   default): a burst of likes costs a client one frame per tick.
+//!
+//! The organizer's view: a client whose first text message, within 5 s of
+//! connecting, is `{"type":"auth","organizer_key":"<key>"}` with the meetup's
+//! key is answered `{"v":1,"type":"auth","ok":true}`, then a fresh `snapshot`
+//! and `changes` that also carry pending and rejected questions (each with its
+//! `status`; `question.removed` then means withdrawn or removed). A wrong key
+//! is closed with 1008 (policy violation), and so is an `auth` message at any
+//! other time. Clients that send none get the public view from the start.
 
 use qicoo_domain::QuestionId;
 use qicoo_projections::{MeetupView, QuestionView};
@@ -36,6 +44,9 @@ pub enum Frame<'a> {
         position: i64,
         changes: Vec<ChangeMessage<'a>>,
     },
+    /// The answer to a client's `auth` message.
+    #[serde(rename = "auth")]
+    Auth { v: u32, ok: bool },
 }
 
 /// One change inside a `changes` frame.

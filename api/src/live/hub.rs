@@ -1,6 +1,7 @@
 //! This node's end of the change stream: one reader that hands each meetup's
-//! changes to that meetup's room, if a client here watches it. A meetup nobody
-//! watches on this node costs nothing beyond reading past its changes.
+//! changes to that meetup's rooms (its public one, and its organizer's), if a
+//! client here watches it. A meetup nobody watches on this node costs nothing
+//! beyond reading past its changes.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -13,7 +14,7 @@ use tokio::sync::{mpsc, OnceCell};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::room::{run_room, Joined, Room, RoomInput};
+use super::room::{run_room, Audience, Joined, Room, RoomInput};
 
 /// Tuning of the live stream.
 #[derive(Debug, Clone, Copy)]
@@ -25,6 +26,9 @@ pub struct LiveSettings {
     pub client_buffer: usize,
     /// Ping interval; a client silent for three intervals is disconnected.
     pub heartbeat: Duration,
+    /// Longest wait for a client to take a frame; one that stops reading is
+    /// dropped after it, freeing its connection.
+    pub write_timeout: Duration,
 }
 
 impl Default for LiveSettings {
@@ -33,9 +37,13 @@ impl Default for LiveSettings {
             tick: Duration::from_millis(100),
             client_buffer: 64,
             heartbeat: Duration::from_secs(20),
+            write_timeout: Duration::from_secs(10),
         }
     }
 }
+
+/// A room's key: whose view of which meetup.
+type RoomKey = (MeetupId, Audience);
 
 /// A meetup's place in the hub, registered before its view is loaded so that
 /// no change published meanwhile is missed.
@@ -47,7 +55,7 @@ struct Slot {
 
 /// The live stream's hub on this node.
 pub struct LiveHub {
-    slots: Mutex<HashMap<MeetupId, Arc<Slot>>>,
+    slots: Mutex<HashMap<RoomKey, Arc<Slot>>>,
     queries: Arc<dyn ReadQueries>,
     pub settings: LiveSettings,
     /// Fires on shutdown: sessions close with 1001 (going away), rooms and
@@ -109,26 +117,38 @@ impl LiveHub {
         self.tasks.wait().await;
     }
 
-    fn slots(&self) -> MutexGuard<'_, HashMap<MeetupId, Arc<Slot>>> {
+    fn slots(&self) -> MutexGuard<'_, HashMap<RoomKey, Arc<Slot>>> {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// How many meetups have a room on this node.
+    /// How many rooms (a meetup's public one, its organizer's) this node has.
     pub fn rooms(&self) -> usize {
         self.slots().len()
     }
 
-    /// Joins a client to a meetup's room, creating and loading the room if
-    /// needed.
+    /// Joins a client to a meetup's public room, creating and loading the room
+    /// if needed.
     pub async fn join(
         self: &Arc<Self>,
         meetup: MeetupId,
         after: Option<i64>,
     ) -> Result<(Arc<Room>, Joined), JoinError> {
+        self.join_as(meetup, Audience::Public, after).await
+    }
+
+    /// Joins a client to a meetup's room for `audience` (the caller has checked
+    /// that the client belongs to it).
+    pub async fn join_as(
+        self: &Arc<Self>,
+        meetup: MeetupId,
+        audience: Audience,
+        after: Option<i64>,
+    ) -> Result<(Arc<Room>, Joined), JoinError> {
+        let key = (meetup, audience);
         loop {
             let slot = {
                 let mut slots = self.slots();
-                let slot = slots.entry(meetup).or_insert_with(|| {
+                let slot = slots.entry(key).or_insert_with(|| {
                     let (tx, rx) = mpsc::unbounded_channel();
                     Arc::new(Slot {
                         room: OnceCell::new(),
@@ -145,16 +165,16 @@ impl LiveHub {
             };
             let loaded = slot
                 .room
-                .get_or_try_init(|| self.create_room(meetup, &slot))
+                .get_or_try_init(|| self.create_room(key, &slot))
                 .await;
             match loaded {
                 Ok(_) => continue,
                 Err(JoinError::NotFound) => {
-                    self.retire(meetup, &slot);
+                    self.retire(key, &slot);
                     return Err(JoinError::NotFound);
                 }
                 Err(e) => {
-                    self.retire(meetup, &slot);
+                    self.retire(key, &slot);
                     return Err(e);
                 }
             }
@@ -163,12 +183,18 @@ impl LiveHub {
 
     async fn create_room(
         self: &Arc<Self>,
-        meetup: MeetupId,
+        key: RoomKey,
         slot: &Arc<Slot>,
     ) -> Result<Arc<Room>, JoinError> {
-        let room = Room::load(self.queries.as_ref(), meetup, self.settings.client_buffer)
-            .await?
-            .ok_or(JoinError::NotFound)?;
+        let (meetup, audience) = key;
+        let room = Room::load_for(
+            self.queries.as_ref(),
+            meetup,
+            audience,
+            self.settings.client_buffer,
+        )
+        .await?
+        .ok_or(JoinError::NotFound)?;
         let room = Arc::new(room);
         let inbox = slot
             .inbox_rx
@@ -192,7 +218,7 @@ impl LiveHub {
                         hub.queries.clone(),
                         hub.settings.tick,
                         idle_ticks,
-                        || hub.retire_if_idle(meetup, &this_slot),
+                        || hub.retire_if_idle(key, &this_slot),
                     ) => {}
                     () = shutdown.cancelled() => {}
                 }
@@ -201,20 +227,20 @@ impl LiveHub {
         Ok(room)
     }
 
-    fn retire(&self, meetup: MeetupId, slot: &Arc<Slot>) {
+    fn retire(&self, key: RoomKey, slot: &Arc<Slot>) {
         let mut slots = self.slots();
-        if slots.get(&meetup).is_some_and(|s| Arc::ptr_eq(s, slot)) {
-            slots.remove(&meetup);
+        if slots.get(&key).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+            slots.remove(&key);
         }
     }
 
     /// Removes the room if it still has no client (checked under the lock that
     /// joins subscribe under).
-    fn retire_if_idle(&self, meetup: MeetupId, slot: &Arc<Slot>) -> bool {
+    fn retire_if_idle(&self, key: RoomKey, slot: &Arc<Slot>) -> bool {
         let mut slots = self.slots();
         let idle = slot.room.get().is_none_or(|room| room.clients() == 0);
-        if idle && slots.get(&meetup).is_some_and(|s| Arc::ptr_eq(s, slot)) {
-            slots.remove(&meetup);
+        if idle && slots.get(&key).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+            slots.remove(&key);
         }
         idle
     }
@@ -234,12 +260,25 @@ impl LiveHub {
         }
         let slots = self.slots();
         for (meetup, changes) in by_meetup {
-            if let Some(slot) = slots.get(&meetup) {
-                let _ = slot.inbox.send(RoomInput::Changes {
-                    position,
-                    committed_at,
-                    changes,
-                });
+            // Each room filters what its audience may see; the organizer's
+            // exists only while an organizer watches, and only then are the
+            // changes copied.
+            let public = slots.get(&(meetup, Audience::Public));
+            let organizer = slots.get(&(meetup, Audience::Organizer));
+            let input = |changes| RoomInput::Changes {
+                position,
+                committed_at,
+                changes,
+            };
+            match (public, organizer) {
+                (Some(public), Some(organizer)) => {
+                    let _ = organizer.inbox.send(input(changes.clone()));
+                    let _ = public.inbox.send(input(changes));
+                }
+                (Some(only), None) | (None, Some(only)) => {
+                    let _ = only.inbox.send(input(changes));
+                }
+                (None, None) => {}
             }
         }
     }
@@ -292,6 +331,7 @@ mod tests {
 
     use qicoo_projections::changes::{ChangeBatch, RedisChanges};
     use qicoo_testkit::RedisTestPrefix;
+    use tokio::sync::broadcast;
     use tokio::time::Instant;
 
     use super::*;
@@ -302,6 +342,7 @@ mod tests {
             tick: Duration::from_millis(100),
             client_buffer: 64,
             heartbeat: Duration::from_secs(20),
+            write_timeout: Duration::from_secs(10),
         }
     }
 
@@ -400,5 +441,84 @@ mod tests {
         hub.shutdown.cancel();
         hub.stopped().await;
         prefix.drop_keys().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pending_question_reaches_the_organizers_room_and_not_the_public_one() {
+        use qicoo_projections::changes::{ChangeStream, InProcessChanges};
+
+        let queries = Arc::new(MemoryQueries::new(1));
+        let changes = Arc::new(InProcessChanges::default());
+        let hub = LiveHub::start(
+            queries.clone(),
+            changes.clone(),
+            settings(),
+            CancellationToken::new(),
+        );
+        let meetup = queries.meetup.id;
+        let (_public, mut public) = hub.join(meetup, None).await.expect("joins");
+        let (_organizer, mut organizer) = hub
+            .join_as(meetup, Audience::Organizer, None)
+            .await
+            .expect("joins");
+        assert_eq!(hub.rooms(), 2);
+        // The reader subscribes once it has read the position.
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while changes.subscribers() == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .expect("the reader subscribed");
+        let pending = qicoo_projections::QuestionView {
+            status: qicoo_domain::QuestionStatus::Pending,
+            ..queries.question(0, 2)
+        };
+        let published = queries.question(0, 3);
+        for (position, question) in [(2, pending.clone()), (3, published.clone())] {
+            let batch = ChangeBatch {
+                position,
+                committed_at: chrono::Utc::now(),
+                changes: vec![Change::Question { question }],
+                resync: false,
+            };
+            changes.publish(&batch).await.expect("published");
+        }
+        // What a room sent up to position 3, the last published.
+        async fn sent_until_3(
+            frames: &mut broadcast::Receiver<super::super::room::Sent>,
+        ) -> String {
+            let mut seen = String::new();
+            loop {
+                let frame = frames.recv().await.expect("the room sends");
+                seen.push_str(&frame.text);
+                if frame.position >= 3 {
+                    return seen;
+                }
+            }
+        }
+        let deadline = Duration::from_secs(5);
+        let organizer_saw = tokio::time::timeout(deadline, sent_until_3(&mut organizer.frames))
+            .await
+            .expect("the organizer's room sent position 3");
+        let public_saw = tokio::time::timeout(deadline, sent_until_3(&mut public.frames))
+            .await
+            .expect("the public room sent position 3");
+        assert!(
+            organizer_saw.contains(&pending.id.to_string()),
+            "{organizer_saw}"
+        );
+        assert!(
+            organizer_saw.contains(&published.id.to_string()),
+            "{organizer_saw}"
+        );
+        assert!(
+            public_saw.contains(&published.id.to_string()),
+            "{public_saw}"
+        );
+        assert!(
+            !public_saw.contains(&pending.id.to_string()),
+            "{public_saw}"
+        );
     }
 }

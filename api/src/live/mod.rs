@@ -3,8 +3,11 @@
 //!
 //! On connect a client gets a snapshot, then changes in position order. With
 //! `?after=<position>` a reconnecting client gets exactly the frames it missed
-//! when this node still has them, otherwise a fresh snapshot.
+//! when this node still has them, otherwise a fresh snapshot. The organizer
+//! authenticates with a first message, never in the URL (which lands in access
+//! logs), and then also sees pending and rejected questions.
 
+pub mod client;
 pub mod frames;
 pub mod hub;
 pub mod room;
@@ -27,11 +30,14 @@ use serde::Deserialize;
 use tokio::sync::Semaphore;
 
 pub use hub::{LiveHub, LiveSettings};
+pub use room::Audience;
 
+use crate::auth::Credential;
 use crate::error::ApiError;
 use crate::http::parse_id;
 use crate::path::Path;
 use crate::query::Query;
+use crate::ratelimit::{ClientAddr, Group, Subject};
 use crate::state::AppState;
 
 /// Who may connect: the connection cap and the allowed origins.
@@ -56,6 +62,7 @@ async fn live(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
+    client: ClientAddr,
     Query(params): Query<Params>,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
@@ -71,6 +78,9 @@ async fn live(
         .transpose()?;
     check_origin(&state.live_gate, &headers)?;
     let upgrade = upgrade.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    state
+        .rate_limit(Group::Live, Subject::Client(client))
+        .await?;
     let permit = state
         .live_gate
         .connections
@@ -82,25 +92,55 @@ async fn live(
         hub::JoinError::Query(e) => ApiError::from(e),
     })?;
     let hub = state.live.clone();
+    let authorize = organizer_authorizer(state.clone(), meetup);
     Ok(upgrade
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
-        .max_message_size(64 * 1024)
+        // The stream runs server → client: a client has no reason to send
+        // more than a small text message (see `client`); a frame over the
+        // limit is refused from its header, before its payload is buffered.
+        .max_message_size(client::MAX_MESSAGE_BYTES)
+        .max_frame_size(client::MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {
             let _permit = permit;
             metrics::gauge!("qicoo_websocket_clients").increment(1.0);
             let (sink, stream) = socket.split();
-            session::run(
+            session::run_authorized(
                 sink,
                 stream,
                 &room,
                 joined,
                 hub.settings,
                 hub.shutdown.clone(),
+                Some(authorize),
             )
             .await;
             metrics::gauge!("qicoo_websocket_clients").decrement(1.0);
         }))
+}
+
+/// Checks a presented organizer key against the meetup's and, if it is the
+/// key, joins the meetup's organizer room.
+fn organizer_authorizer(state: AppState, meetup: MeetupId) -> session::Authorize {
+    Box::new(move |key: String| {
+        Box::pin(async move {
+            let failed = |e: &dyn std::fmt::Display| session::AuthRefused::Failed(e.to_string());
+            let stored = state
+                .queries
+                .organizer_key_hash(meetup)
+                .await
+                .map_err(|e| failed(&e))?;
+            let presented = Credential::OrganizerKey { meetup, key };
+            if !stored.is_some_and(|hash| presented.holds_key_of(meetup, &hash)) {
+                return Err(session::AuthRefused::WrongKey);
+            }
+            state
+                .live
+                .join_as(meetup, Audience::Organizer, None)
+                .await
+                .map_err(|e| failed(&e))
+        })
+    })
 }
 
 /// Browsers send `Origin`; when origins are configured, others are refused.

@@ -1,6 +1,7 @@
-//! One meetup's live state on this node: the public view (meetup, published
-//! questions, leaderboard) kept in memory from one read-model snapshot plus the
-//! change stream, the frames of each tick, and a short history for resuming.
+//! One meetup's live state on this node for one audience: the public view
+//! (meetup, published questions, leaderboard) or the organizer's (also pending
+//! and rejected questions), kept in memory from one read-model snapshot plus
+//! the change stream, the frames of each tick, and a short history for resuming.
 //!
 //! Clients are served from here, not from the database: a thousand phones
 //! joining at once cost one read-model query, and a burst of likes costs each
@@ -16,7 +17,7 @@ use qicoo_domain::{MeetupId, QuestionId, QuestionStatus};
 use qicoo_projections::changes::Change;
 use qicoo_projections::{
     is_ranked, rank_order, MeetupView, QueryError, QuestionQuery, QuestionView, Rank, ReadQueries,
-    Sort,
+    Sort, Viewer,
 };
 use tokio::sync::{broadcast, mpsc};
 
@@ -37,6 +38,28 @@ pub struct Sent {
     /// When the oldest change in it was committed (none for snapshots).
     pub committed_at: Option<DateTime<Utc>>,
     pub snapshot: bool,
+}
+
+/// Who a room's view is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Audience {
+    /// Everyone: published questions only.
+    Public,
+    /// The meetup's organizer: also pending and rejected questions.
+    Organizer,
+}
+
+impl Audience {
+    /// Whether a question in `status` is in this audience's view.
+    pub fn sees(self, status: QuestionStatus) -> bool {
+        match self {
+            Self::Public => status == QuestionStatus::Published,
+            Self::Organizer => matches!(
+                status,
+                QuestionStatus::Pending | QuestionStatus::Published | QuestionStatus::Rejected
+            ),
+        }
+    }
 }
 
 /// What the hub hands a room.
@@ -85,6 +108,7 @@ struct State {
 /// A meetup's live state on this node.
 pub struct Room {
     pub meetup_id: MeetupId,
+    pub audience: Audience,
     state: Mutex<State>,
     frames: broadcast::Sender<Sent>,
 }
@@ -106,12 +130,24 @@ impl Room {
         meetup_id: MeetupId,
         buffer: usize,
     ) -> Result<Option<Self>, QueryError> {
-        let Some(view) = load_view(queries, meetup_id).await? else {
+        Self::load_for(queries, meetup_id, Audience::Public, buffer).await
+    }
+
+    /// Loads the meetup's view for `audience` from the read model. `None`: no
+    /// such meetup.
+    pub async fn load_for(
+        queries: &dyn ReadQueries,
+        meetup_id: MeetupId,
+        audience: Audience,
+        buffer: usize,
+    ) -> Result<Option<Self>, QueryError> {
+        let Some(view) = load_view(queries, meetup_id, audience).await? else {
             return Ok(None);
         };
         let position = view.position;
         Ok(Some(Self {
             meetup_id,
+            audience,
             state: Mutex::new(State {
                 view,
                 pending: Pending::default(),
@@ -175,12 +211,14 @@ impl Room {
             match change {
                 Change::Question { question } => {
                     let id = question.id;
-                    if question.status == QuestionStatus::Published {
+                    if self.audience.sees(question.status) {
                         state.view.questions.insert(id, question);
                         state.pending.upserted.insert(id);
                         state.pending.removed.remove(&id);
-                    } else {
-                        state.view.questions.remove(&id);
+                    } else if state.view.questions.remove(&id).is_some() {
+                        // Only what the audience saw is said to be gone: a
+                        // question it never saw (pending, for the public) is
+                        // not even named.
                         state.pending.removed.insert(id);
                         state.pending.upserted.remove(&id);
                     }
@@ -252,7 +290,7 @@ impl Room {
     /// Replaces the view with a fresh one from the read model and sends every
     /// client a snapshot.
     pub async fn reload(&self, queries: &dyn ReadQueries) -> Result<(), QueryError> {
-        let Some(view) = load_view(queries, self.meetup_id).await? else {
+        let Some(view) = load_view(queries, self.meetup_id, self.audience).await? else {
             return Ok(());
         };
         let mut state = self.lock();
@@ -319,10 +357,12 @@ fn rank(questions: &HashMap<QuestionId, QuestionView>) -> Vec<QuestionId> {
     open.iter().take(LEADERBOARD_LEN).map(|q| q.id).collect()
 }
 
-/// Reads the public view: the position first, so the data reflects at least it.
+/// Reads the view of `audience`: the position first, so the data reflects at
+/// least it.
 async fn load_view(
     queries: &dyn ReadQueries,
     meetup_id: MeetupId,
+    audience: Audience,
 ) -> Result<Option<View>, QueryError> {
     let position = queries.position().await?;
     let Some(meetup) = queries.meetup(meetup_id).await? else {
@@ -331,15 +371,28 @@ async fn load_view(
     let mut questions = HashMap::new();
     let mut cursor = None;
     loop {
-        let query = QuestionQuery {
-            sort: Sort::Recent,
-            status: Some(QuestionStatus::Published),
-            limit: qicoo_projections::MAX_LIMIT,
-            cursor,
-            ..QuestionQuery::default()
+        let query = match audience {
+            Audience::Public => QuestionQuery {
+                sort: Sort::Recent,
+                status: Some(QuestionStatus::Published),
+                limit: qicoo_projections::MAX_LIMIT,
+                cursor,
+                ..QuestionQuery::default()
+            },
+            // The organizer's question list: pending, published and rejected.
+            Audience::Organizer => QuestionQuery {
+                sort: Sort::Recent,
+                status: None,
+                limit: qicoo_projections::MAX_LIMIT,
+                cursor,
+                viewer: Viewer {
+                    participant: None,
+                    organizer: true,
+                },
+            },
         };
         let page = queries.questions(meetup_id, &query).await?;
-        for question in page.items {
+        for question in page.items.into_iter().filter(|q| audience.sees(q.status)) {
             questions.insert(question.id, question);
         }
         match page.next_cursor {

@@ -3,12 +3,10 @@
 
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
-
 use clap::Parser;
 use qicoo_api::config::Cli;
 use qicoo_api::serve::Qicoo;
-use qicoo_api::{app, AppState, HttpSettings};
+use qicoo_api::{app, AppState};
 use qicoo_commands::EventStore;
 use qicoo_testkit::{MySqlTestDb, PgTestDb, RedisTestPrefix};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -41,6 +39,20 @@ fn init_logs() {
 
 pub const TEST_SECRET: &str = "test-secret-of-at-least-sixteen-bytes";
 
+/// Tests create participants, meetups and questions far faster than people
+/// do: rate limits are off unless a test sets one (`--rate-…`), as the rate
+/// limit tests do.
+fn rate_limits_unless_set(extra: &[&str]) -> Vec<String> {
+    let sets_one = extra.iter().any(|a| a.starts_with("--rate"));
+    let mut argv: Vec<String> = if sets_one {
+        Vec::new()
+    } else {
+        vec!["--rate-limits".into(), "off".into()]
+    };
+    argv.extend(extra.iter().map(|a| (*a).to_owned()));
+    argv
+}
+
 /// Starts the app over a fresh store; `None` when the store's service is down
 /// outside CI (the test then skips).
 pub async fn spawn_app(store: Store) -> Option<TestApp> {
@@ -51,7 +63,7 @@ pub async fn spawn_app(store: Store) -> Option<TestApp> {
 pub async fn spawn_app_with(store: Store, extra: &[&str]) -> Option<TestApp> {
     init_logs();
     let mut argv: Vec<String> = vec!["qicoo".into(), "--secret".into(), TEST_SECRET.into()];
-    argv.extend(extra.iter().map(|a| (*a).to_owned()));
+    argv.extend(rate_limits_unless_set(extra));
     let (url, dir, services) = match store {
         Store::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
@@ -125,7 +137,7 @@ impl ScaledServices {
             "--secret".to_owned(),
             TEST_SECRET.to_owned(),
         ];
-        argv.extend(extra.iter().map(|a| (*a).to_owned()));
+        argv.extend(rate_limits_unless_set(extra));
         argv.extend(self.argv(role));
         if let Some(url) = event_store_url {
             let at = argv
@@ -189,8 +201,14 @@ pub async fn spawn_app_with_small_send_buffer(extra: &[&str]) -> TestApp {
     init_logs();
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("qicoo.db").display());
-    let mut argv = vec!["qicoo", "--secret", TEST_SECRET, "--event-store-url", &url];
-    argv.extend(extra);
+    let mut argv = vec![
+        "qicoo".to_owned(),
+        "--secret".to_owned(),
+        TEST_SECRET.to_owned(),
+        "--event-store-url".to_owned(),
+        url.clone(),
+    ];
+    argv.extend(rate_limits_unless_set(extra));
     let args = Cli::try_parse_from(argv)
         .expect("valid arguments")
         .serve_args();
@@ -214,21 +232,16 @@ async fn serve_on(
 ) -> TestApp {
     let state = state.unwrap_or_else(|| qicoo.state.clone());
     let addr = listener.local_addr().expect("address");
-    let router = app(
-        state.clone(),
-        HttpSettings {
-            max_body_bytes: 16 * 1024,
-        },
-    );
+    let router = app(state.clone(), qicoo.http_settings());
+    // The production server, with its timeouts and connection cap.
+    let settings = qicoo.server_settings();
     let qicoo = Some(qicoo);
-    let server = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .expect("server runs");
-    });
+    let server = tokio::spawn(qicoo_api::server::serve_on(
+        listener,
+        router,
+        settings,
+        std::future::pending(),
+    ));
     TestApp {
         base: format!("http://{addr}/api/v1"),
         client: reqwest::Client::new(),
@@ -417,6 +430,35 @@ macro_rules! both {
             async fn on_postgres() {
                 if let Some(app) =
                     $crate::support::spawn_app($crate::support::Store::Postgres).await
+                {
+                    super::$name(&app).await;
+                    app.cleanup().await;
+                }
+            }
+        }
+    };
+}
+
+/// Like [`both!`], with extra command-line settings for both apps:
+/// `both_with!(name, &["--rate-questions", "5/min"])`.
+#[macro_export]
+macro_rules! both_with {
+    ($name:ident, $extra:expr) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_sqlite() {
+                if let Some(app) =
+                    $crate::support::spawn_app_with($crate::support::Store::Sqlite, $extra).await
+                {
+                    super::$name(&app).await;
+                    app.cleanup().await;
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_postgres() {
+                if let Some(app) =
+                    $crate::support::spawn_app_with($crate::support::Store::Postgres, $extra).await
                 {
                     super::$name(&app).await;
                     app.cleanup().await;
