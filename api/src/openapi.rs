@@ -371,6 +371,8 @@ pub struct ReadinessSchema {
     role: String,
     event_store: DependencyStateSchema,
     read_model: DependencyStateSchema,
+    leaderboard: DependencyStateSchema,
+    change_stream: DependencyStateSchema,
     projections: Vec<health::ProjectionReadiness>,
 }
 

@@ -64,6 +64,19 @@ pub async fn open_read_side(
     store: &StoreArgs,
     leaderboard: &LeaderboardArgs,
 ) -> Result<ReadSide, StartError> {
+    Ok(ReadSide::connect(read_side_config(store, leaderboard)).await?)
+}
+
+/// The read side of a serving process: starts even while the read model or
+/// Redis is unreachable, and connects (and migrates) when they appear.
+async fn start_read_side(
+    store: &StoreArgs,
+    leaderboard: &LeaderboardArgs,
+) -> Result<ReadSide, StartError> {
+    Ok(ReadSide::open(read_side_config(store, leaderboard)).await?)
+}
+
+fn read_side_config(store: &StoreArgs, leaderboard: &LeaderboardArgs) -> ReadSideConfig {
     let mut config = ReadSideConfig::new(store.event_store_url.expose_secret());
     config.read_model_url = store
         .read_model_url
@@ -75,7 +88,7 @@ pub async fn open_read_side(
         .map(|u| u.expose_secret().to_owned());
     config.redis_prefix = leaderboard.redis_prefix.clone();
     config.max_connections = store.db_max_connections.max(1);
-    Ok(ReadSide::connect(config).await?)
+    config
 }
 
 fn ephemeral_secret() -> secrecy::SecretSlice<u8> {
@@ -121,7 +134,7 @@ impl Qicoo {
             other => other?,
         };
         let store = open_event_store(&args.store).await?;
-        let read_side = Arc::new(open_read_side(&args.store, &args.leaderboard).await?);
+        let read_side = Arc::new(start_read_side(&args.store, &args.leaderboard).await?);
         let notifier = read_side.append_notifier();
         let commands = CommandService::with_append_hook(store, Arc::new(move || notifier.notify()));
         let cancel = CancellationToken::new();

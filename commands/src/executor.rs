@@ -29,6 +29,15 @@ use crate::store::EventStore;
 /// How often a command is tried when it keeps losing races.
 const MAX_ATTEMPTS: u32 = 25;
 
+/// How long one round trip of a command to the event store (loading, the
+/// domain's lookups, appending) may take before the API answers 503: an
+/// event store that accepts connections but stops answering (a partition, a
+/// hung server) must not hold requests open. Per round trip rather than per
+/// command, so that a command that keeps making progress (retrying a
+/// conflict under load) is not cut short. Longer than the pool's acquire
+/// timeout, so that an exhausted pool reports itself first.
+pub const STORE_CALL_TIMEOUT: Duration = Duration::from_secs(8);
+
 /// The result of an accepted command.
 #[derive(Debug, Clone)]
 pub struct Executed<A> {
@@ -116,17 +125,17 @@ where
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut loaded = self
-                .events
-                .load_aggregate(aggregate_id)
-                .await
+            let mut loaded = bounded(self.events.load_aggregate(aggregate_id))
+                .await?
                 .map_err(fail)?;
             let sink = EventSink::default();
-            loaded
-                .aggregate
-                .handle(command.clone(), &self.services, &sink)
-                .await
-                .map_err(CommandError::Refused)?;
+            bounded(
+                loaded
+                    .aggregate
+                    .handle(command.clone(), &self.services, &sink),
+            )
+            .await?
+            .map_err(CommandError::Refused)?;
             let events = sink.collect().await;
             let state = loaded.aggregate.clone();
             if events.is_empty() {
@@ -142,7 +151,7 @@ where
             let metadata = ctx.metadata(state.meetup_id());
             let appended = events.len();
             let rows = serialize::<A>(aggregate_id, loaded.current_sequence, events, metadata)?;
-            match self.store.append(&rows).await {
+            match bounded(self.store.append(&rows)).await? {
                 Ok(position) => {
                     (self.on_append)();
                     return Ok(Executed {
@@ -175,11 +184,7 @@ where
         if sequence == 0 {
             return Ok(0);
         }
-        match self
-            .store
-            .position_of(A::TYPE, aggregate_id, sequence)
-            .await
-        {
+        match bounded(self.store.position_of(A::TYPE, aggregate_id, sequence)).await? {
             Ok(Some(position)) => Ok(position),
             Ok(None) => Err(CommandError::Internal(format!(
                 "appended event {}/{aggregate_id}/{sequence} not found",
@@ -217,6 +222,20 @@ fn serialize<A: Aggregate>(
         .collect()
 }
 
+/// Runs one round trip to the event store, giving up as unavailable after
+/// [`STORE_CALL_TIMEOUT`].
+async fn bounded<T, E: std::error::Error>(
+    call: impl std::future::Future<Output = T>,
+) -> Result<T, CommandError<E>> {
+    tokio::time::timeout(STORE_CALL_TIMEOUT, call)
+        .await
+        .map_err(|_| {
+            CommandError::Unavailable(format!(
+                "the event store did not answer within {STORE_CALL_TIMEOUT:?}"
+            ))
+        })
+}
+
 /// Maps a failure where retrying is not an option (loading).
 fn fail<E: std::error::Error>(err: cqrs_es::AggregateError<E>) -> CommandError<E> {
     match classify(err) {
@@ -231,4 +250,18 @@ async fn backoff(attempt: u32) {
     let max_ms = 4u64.saturating_mul(u64::from(attempt)).min(100);
     let ms = rand::thread_rng().gen_range(1..=max_ms.max(2));
     tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_round_trip_the_event_store_never_answers_is_unavailable_at_the_deadline() {
+        let started = tokio::time::Instant::now();
+        let outcome: Result<(), CommandError<std::io::Error>> =
+            bounded(std::future::pending()).await;
+        assert!(matches!(outcome, Err(CommandError::Unavailable(_))));
+        assert_eq!(started.elapsed(), STORE_CALL_TIMEOUT);
+    }
 }

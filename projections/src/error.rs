@@ -106,7 +106,14 @@ pub enum ReadSideError {
 impl ReadSideError {
     /// True when the failure is a store being unreachable (the API answers 503).
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, Self::Store(e) if e.is_transient())
+        match self {
+            Self::Store(e) => e.is_transient(),
+            // The migrator could not reach the database, or lost it.
+            Self::Migration(sqlx::migrate::MigrateError::Execute(e)) => {
+                SqlErrorClass::of(e).is_transient()
+            }
+            _ => false,
+        }
     }
 }
 

@@ -32,6 +32,8 @@ pub use queries::{
     MAX_LIMIT,
 };
 pub use ranking::{is_ranked, rank_order, Rank};
-pub use read_side::{Fresh, ReadSide, ReadSideConfig, Rebuildable, Replayed, PROJECTIONS};
+pub use read_side::{
+    Fresh, ReadSide, ReadSideConfig, Rebuildable, Replayed, PROJECTIONS, QUERY_TIMEOUT,
+};
 pub use readmodel::{ReadModelStore, SqlReadModel, READ_MODEL};
 pub use runner::{Projection, ProjectionStatus, WorkerSettings, WorkerState};

@@ -31,14 +31,18 @@ struct Pending {
     resync: bool,
     /// The position of the last publication.
     published: i64,
+    /// The latest watermark committed: where what is pending would be
+    /// published.
+    latest: i64,
     /// After a failed publication, when to try again (until then changes only
     /// accumulate as a resync, so that an outage of the stream does not slow
     /// the read model down).
     retry_at: Option<std::time::Instant>,
 }
 
-/// How long publication pauses after a failure.
-const PUBLISH_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long publication pauses after a failure: short, since live clients
+/// wait for the resync that follows the stream's return.
+const PUBLISH_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The read model, publishing its changes.
 pub struct PublishingReadModel {
@@ -163,6 +167,7 @@ impl Publisher {
                 DomainEvent::Ignored => {}
             }
         }
+        pending.latest = pending.latest.max(watermark);
         let has_news =
             pending.resync || !pending.questions.is_empty() || !pending.meetups.is_empty();
         if watermark > pending.published && has_news {
@@ -170,10 +175,26 @@ impl Publisher {
         }
     }
 
+    /// Publishes what is still pending (a resync after a failed publication)
+    /// once the pause after the failure is over, even when no new batch
+    /// comes: otherwise consumers of a quiet room would wait for the next
+    /// event to hear that they must refresh.
+    async fn flush(&self) {
+        let mut pending = self.pending.lock().await;
+        let due = pending
+            .retry_at
+            .is_some_and(|at| std::time::Instant::now() >= at);
+        if due && pending.latest > pending.published {
+            let latest = pending.latest;
+            self.publish(&mut pending, latest).await;
+        }
+    }
+
     /// Starts from the read model's watermark after a (re)start.
     async fn start_at(&self, watermark: i64) {
         let mut pending = self.pending.lock().await;
         pending.published = watermark;
+        pending.latest = watermark;
         // A previous publisher may have committed batches it never published.
         let last = self.changes.last_position().await.unwrap_or(None);
         if last.is_some_and(|last| last < watermark) {
@@ -214,6 +235,10 @@ impl Projection for PublishingReadModel {
         self.inner.apply(expected, events, next).await?;
         self.publisher.note(events, next.watermark).await;
         Ok(())
+    }
+
+    async fn idle(&self) {
+        self.publisher.flush().await;
     }
 }
 
@@ -340,5 +365,71 @@ mod tests {
         ))
         .await;
         assert!(batch.resync, "the change was dropped: {batch:?}");
+    }
+
+    /// A change stream that refuses publications while `down`, and keeps
+    /// those it accepts.
+    #[derive(Default)]
+    struct Flaky {
+        down: std::sync::atomic::AtomicBool,
+        accepted: std::sync::Mutex<Vec<ChangeBatch>>,
+    }
+
+    #[async_trait]
+    impl ChangeStream for Flaky {
+        async fn publish(&self, batch: &ChangeBatch) -> Result<(), StoreError> {
+            if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(StoreError::Unavailable {
+                    store: "change stream",
+                    message: "connection refused".into(),
+                });
+            }
+            self.accepted.lock().expect("lock").push(batch.clone());
+            Ok(())
+        }
+
+        async fn last_position(&self) -> Result<Option<i64>, StoreError> {
+            Ok(self
+                .accepted
+                .lock()
+                .expect("lock")
+                .last()
+                .map(|b| b.position))
+        }
+
+        fn subscribe(&self, _after: i64) -> crate::changes::Subscription {
+            crate::changes::Subscription::spawn(|_, stop| async move { stop.cancelled().await })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_publication_becomes_a_resync_when_the_stream_returns_in_a_quiet_room() {
+        let changes = Arc::new(Flaky::default());
+        let publisher = Publisher::new(Arc::new(Unreadable), changes.clone());
+        publisher.start_at(0).await;
+        changes
+            .down
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let stored = stored(7);
+        let event = DomainEvent::Question(QuestionId::new(), QuestionEvent::QuestionAnswered);
+        publisher.note(&[(&stored, event)], 7).await;
+        changes
+            .down
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+
+        publisher.flush().await;
+        assert!(
+            changes.accepted.lock().expect("lock").is_empty(),
+            "publication pauses after a failure"
+        );
+        // The pause is over.
+        publisher.pending.lock().await.retry_at = Some(std::time::Instant::now());
+        publisher.flush().await;
+        let accepted = changes.accepted.lock().expect("lock").clone();
+        assert_eq!(accepted.len(), 1, "{accepted:?}");
+        assert_eq!(accepted[0].position, 7);
+        assert!(accepted[0].resync, "consumers are told to refresh");
+        publisher.flush().await;
+        assert_eq!(changes.accepted.lock().expect("lock").len(), 1, "once");
     }
 }

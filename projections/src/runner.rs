@@ -43,6 +43,10 @@ pub trait Projection: Send + Sync {
         events: &[(&StoredEvent, DomainEvent)],
         next: &Checkpoint,
     ) -> Result<(), ApplyError>;
+
+    /// Called when the worker has caught up and waits for events: a chance
+    /// to finish work that a failure postponed. Nothing by default.
+    async fn idle(&self) {}
 }
 
 /// What a projection's worker in this process is doing.
@@ -121,6 +125,10 @@ pub(crate) enum Leadership {
     Postgres(Box<PgConnectOptions>),
 }
 
+/// How long taking or giving up a projection lock may take: an event store
+/// that accepts connections but does not answer must not hold a worker.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// High 16 bits of the leadership lock keys (`'QP'`).
 const LEADER_TAG: i64 = 0x5150;
 
@@ -153,13 +161,23 @@ impl Leader {
         )
     }
 
+    /// Unlocks, or (when the connection does not answer in time) drops the
+    /// connection, which the server unlocks with once it notices.
     async fn release(self) {
         if let Some(mut conn) = self.conn {
-            let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-                .bind(self.key)
-                .execute(&mut conn)
-                .await;
-            let _ = conn.close().await;
+            let unlocked = tokio::time::timeout(LOCK_TIMEOUT, async {
+                sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(self.key)
+                    .execute(&mut conn)
+                    .await?;
+                conn.close().await
+            })
+            .await;
+            if !matches!(unlocked, Ok(Ok(()))) {
+                tracing::warn!(
+                    "cannot release the projection lock cleanly; dropping its connection"
+                );
+            }
         }
     }
 }
@@ -185,7 +203,9 @@ impl Leadership {
             let attempt = async {
                 let mut conn = match standby.take() {
                     Some(conn) => conn,
-                    None => options.connect().await?,
+                    None => tokio::time::timeout(LOCK_TIMEOUT, options.connect())
+                        .await
+                        .map_err(|_| sqlx::Error::PoolTimedOut)??,
                 };
                 let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
                     .bind(key)
@@ -243,7 +263,8 @@ impl Default for WorkerSettings {
         Self {
             batch_size: 500,
             poll_interval: Duration::from_millis(500),
-            max_backoff: Duration::from_secs(5),
+            // A store that returns is used again within a second.
+            max_backoff: Duration::from_secs(1),
         }
     }
 }
@@ -439,6 +460,7 @@ impl Worker {
                 Ok(Step::Applied(_)) => backoff = Duration::from_millis(100),
                 Ok(Step::Idle) => {
                     backoff = Duration::from_millis(100);
+                    self.projection.idle().await;
                     tokio::select! {
                         _ = cancel.cancelled() => return Stop::Cancelled,
                         _ = wakeups.wait(self.settings.poll_interval) => {}

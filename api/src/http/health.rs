@@ -1,6 +1,9 @@
 //! Liveness and readiness for orchestrators. Readiness failing never stops the
 //! process; it only takes it out of the load balancer until things recover.
 
+use std::future::Future;
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -27,6 +30,21 @@ pub fn router() -> Router<AppState> {
 )]
 pub(crate) async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
+}
+
+/// How long `/readyz` waits for each dependency: one that accepts connections
+/// but never answers must not hold the probe (or the orchestrator) open.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Runs one check, counting no answer within [`CHECK_TIMEOUT`] as an error.
+async fn within<T, E: std::fmt::Display>(
+    check: impl Future<Output = Result<T, E>>,
+) -> Result<(), String> {
+    match tokio::time::timeout(CHECK_TIMEOUT, check).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {CHECK_TIMEOUT:?}")),
+    }
 }
 
 /// What `/readyz` says about a dependency: whether it answered. Its error text
@@ -74,7 +92,8 @@ impl ProjectionReadiness {
     }
 }
 
-/// The process can do its work: its stores answer, no projection here has
+/// The process can do its work: its stores (event store, read model,
+/// leaderboard, change stream) answer within a bound, no projection here has
 /// failed, and (API nodes) the read model is not too far behind.
 #[utoipa::path(
     get,
@@ -88,24 +107,22 @@ impl ProjectionReadiness {
     )
 )]
 pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let event_store = dependency(
-        "event_store",
-        state.commands.ping().await.map_err(|e| e.to_string()),
+    let changes = state.read_side.changes();
+    let (event_store, read_model, leaderboard, change_stream, statuses) = tokio::join!(
+        within(state.commands.ping()),
+        within(state.queries.position()),
+        within(state.read_side.leaderboard_position()),
+        within(changes.last_position()),
+        state.read_side.status(),
     );
-    let read_model = dependency(
-        "read_model",
-        state
-            .queries
-            .position()
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string()),
-    );
-    let mut ready = event_store == "ok" && read_model == "ok";
-    let projections: Vec<ProjectionReadiness> = state
-        .read_side
-        .status()
-        .await
+    let event_store = dependency("event_store", event_store);
+    let read_model = dependency("read_model", read_model);
+    let leaderboard = dependency("leaderboard", leaderboard);
+    let change_stream = dependency("change_stream", change_stream);
+    let mut ready = [event_store, read_model, leaderboard, change_stream]
+        .iter()
+        .all(|d| *d == "ok");
+    let projections: Vec<ProjectionReadiness> = statuses
         .into_iter()
         .map(ProjectionReadiness::from_status)
         .collect();
@@ -130,6 +147,8 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<V
         "role": format!("{:?}", state.health.role).to_lowercase(),
         "event_store": event_store,
         "read_model": read_model,
+        "leaderboard": leaderboard,
+        "change_stream": change_stream,
         "projections": projections,
     });
     (status, Json(body))

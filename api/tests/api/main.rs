@@ -14,6 +14,7 @@ mod live;
 mod live_abuse;
 mod openapi;
 mod organizer_live;
+mod outages;
 mod proxy;
 mod rate_limits;
 mod readiness;

@@ -35,6 +35,13 @@ pub const REDIS_RETAINED: usize = 10_000;
 /// to notice when its reader is not cancelled.
 const BLOCK: Duration = Duration::from_secs(1);
 
+/// How long the reader waits to connect.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How much longer than [`BLOCK`] an `XREAD` may take to answer before the
+/// reader gives up on its connection.
+const RESPONSE_GRACE: Duration = Duration::from_secs(2);
+
 /// A batch as stored in the stream.
 #[derive(Serialize, Deserialize)]
 struct WireBatch {
@@ -261,14 +268,15 @@ impl ChangeStream for RedisChanges {
     }
 }
 
-/// Waits `backoff` (or until `stop`), then doubles it up to five seconds;
-/// false when stopped.
+/// Waits `backoff` (or until `stop`), then doubles it up to a second (so
+/// that live clients hear of changes soon after Redis returns); false when
+/// stopped.
 async fn pause(backoff: &mut Duration, stop: &CancellationToken) -> bool {
     let stopped = tokio::select! {
         () = tokio::time::sleep(*backoff) => false,
         () = stop.cancelled() => true,
     };
-    *backoff = (*backoff * 2).min(Duration::from_secs(5));
+    *backoff = (*backoff * 2).min(Duration::from_secs(1));
     !stopped
 }
 
@@ -286,9 +294,13 @@ async fn read(
         if out.is_closed() || stop.is_cancelled() {
             return;
         }
-        // A dedicated connection: XREAD BLOCK holds it.
+        // A dedicated connection: XREAD BLOCK holds it. With deadlines, so
+        // that a Redis that stops answering is left for a new connection.
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(BLOCK + RESPONSE_GRACE));
         let connected = tokio::select! {
-            connected = client.get_multiplexed_async_connection() => connected,
+            connected = client.get_multiplexed_async_connection_with_config(&config) => connected,
             () = stop.cancelled() => return,
         };
         let mut conn = match connected {

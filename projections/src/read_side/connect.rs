@@ -49,7 +49,8 @@ async fn open_sqlite(
         .map_err(|e| StoreError::from_sqlx(store, e).into())
 }
 
-/// Opens the stores `config` names and applies the read-model migrations.
+/// Opens the stores `config` names. Server pools connect lazily; the
+/// read-model migrations are the caller's to apply.
 pub(super) async fn open(config: &ReadSideConfig) -> Result<Stores, ReadSideError> {
     let max_connections = config.max_connections.max(1);
     let (feed, notifier, leadership, event_sqlite): (
@@ -100,12 +101,13 @@ pub(super) async fn open(config: &ReadSideConfig) -> Result<Stores, ReadSideErro
         }
         (Some(url), _) => match DatabaseKind::of_url(url) {
             Some(DatabaseKind::MySql) => {
+                // Lazily: a read model that is down now is connected to when
+                // it appears, while the process serves (and reports it).
                 let pool = MySqlPoolOptions::new()
                     .max_connections(max_connections)
                     .acquire_timeout(ACQUIRE_TIMEOUT)
-                    .connect(url)
-                    .await
-                    .map_err(|e| StoreError::from_sqlx("read model", e))?;
+                    .connect_lazy(url)
+                    .map_err(|e| ReadSideError::Config(format!("invalid MySQL URL: {e}")))?;
                 Arc::new(mysql::read_model(pool))
             }
             Some(DatabaseKind::Sqlite) => Arc::new(sqlite::read_model(
@@ -120,7 +122,6 @@ pub(super) async fn open(config: &ReadSideConfig) -> Result<Stores, ReadSideErro
             }
         },
     };
-    model.migrate().await?;
 
     let (leaderboard, leaderboard_persists, changes): (
         Arc<dyn LeaderboardStore>,

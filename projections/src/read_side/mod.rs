@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use qicoo_storage::redacted;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::changes::ChangeStream;
 use crate::error::{ReadSideError, StoreError};
@@ -17,14 +19,19 @@ use crate::queries::{ModelQueries, ReadQueries};
 use crate::readmodel::{ReadModelStore, READ_MODEL};
 use crate::runner::{Leadership, ProjectionStatus, StatusBoard, WorkerSettings, WorkerState};
 
+mod bounded;
 mod connect;
 mod rebuild;
 mod replay;
 mod workers;
 
+pub use bounded::QUERY_TIMEOUT;
 pub use rebuild::{Fresh, Rebuildable};
 use rebuild::{LeaderboardRebuild, ReadModelRebuild};
 pub use replay::Replayed;
+
+/// How long [`ReadSide::status`] waits for each store.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The projections, by name.
 pub const PROJECTIONS: [&str; 2] = [READ_MODEL, LEADERBOARD];
@@ -90,10 +97,19 @@ pub struct ReadSide {
     /// The read-model worker's watermark, for waiters in this process.
     watermark: watch::Sender<i64>,
     queries: Arc<ModelQueries>,
+    /// The same queries, each with a deadline: what the API is given.
+    bounded: Arc<dyn ReadQueries>,
     /// Where the read model publishes what it changed.
     changes: Arc<dyn ChangeStream>,
     /// Every projection, in [`PROJECTIONS`] order, as a replay rebuilds it.
     rebuildables: Vec<Arc<dyn Rebuildable>>,
+    /// True once the read model's migrations are applied: workers start
+    /// only then.
+    migrated: watch::Sender<bool>,
+    /// The background migration of a read model that was down at start.
+    background: TaskTracker,
+    /// Stops the background migration.
+    stop: CancellationToken,
 }
 
 impl ReadSide {
@@ -101,6 +117,43 @@ impl ReadSide {
     /// store's own migrations are the write side's to run (before projectors
     /// start).
     pub async fn connect(config: ReadSideConfig) -> Result<Self, ReadSideError> {
+        let read_side = Self::build(config).await?;
+        read_side.model.migrate().await?;
+        read_side.migrated.send_replace(true);
+        Ok(read_side)
+    }
+
+    /// Like [`ReadSide::connect`], for a serving process: when the read model
+    /// cannot be reached now, returns at once and migrates it in the
+    /// background (retrying with backoff) as soon as it appears; the
+    /// projection workers start after that. Meanwhile queries fail as
+    /// unavailable and [`ReadSide::status`] says so.
+    pub async fn open(config: ReadSideConfig) -> Result<Self, ReadSideError> {
+        let read_side = Self::build(config).await?;
+        match read_side.model.migrate().await {
+            Ok(()) => {
+                read_side.migrated.send_replace(true);
+            }
+            Err(e) if e.is_unavailable() => {
+                tracing::warn!(error = %e, "the read model cannot be reached; serving without it until it can");
+                read_side.background.spawn(migrate_when_reachable(
+                    read_side.model.clone(),
+                    read_side.migrated.clone(),
+                    read_side.stop.clone(),
+                ));
+            }
+            Err(e) => return Err(e),
+        }
+        read_side.background.close();
+        Ok(read_side)
+    }
+
+    /// Whether the read model's migrations have been applied.
+    pub fn migrated(&self) -> bool {
+        *self.migrated.borrow()
+    }
+
+    async fn build(config: ReadSideConfig) -> Result<Self, ReadSideError> {
         let stores = connect::open(&config).await?;
         let (watermark, watermark_rx) = watch::channel(0);
         let queries = Arc::new(ModelQueries::new(
@@ -124,21 +177,30 @@ impl ReadSide {
             settings: config.worker,
             board: StatusBoard::default(),
             watermark,
+            bounded: Arc::new(bounded::Bounded(queries.clone())),
             queries,
             changes: stores.changes,
             rebuildables,
+            migrated: watch::channel(false).0,
+            background: TaskTracker::new(),
+            stop: CancellationToken::new(),
         })
     }
 
-    /// Stops the read side's own background tasks (the feed's listener) and
-    /// waits for them; the workers stop on the token they were spawned with.
+    /// Stops the read side's own background tasks (the feed's listener, a
+    /// pending migration) and waits for them; the workers stop on the token
+    /// they were spawned with.
     pub async fn close(&self) {
+        self.stop.cancel();
+        self.background.close();
+        self.background.wait().await;
         self.feed.close().await;
     }
 
-    /// The queries.
+    /// The queries, each failing as unavailable after [`QUERY_TIMEOUT`]
+    /// (beyond a wait for a position it was asked for).
     pub fn queries(&self) -> Arc<dyn ReadQueries> {
-        self.queries.clone()
+        self.bounded.clone()
     }
 
     /// The change stream the read-model projection publishes to (for the
@@ -156,13 +218,25 @@ impl ReadSide {
 
     /// Each projection's state here, checkpoint and lag. Projections whose
     /// worker runs elsewhere report `NotRunning` with their stored checkpoint.
+    /// Each store is given [`STATUS_TIMEOUT`] to answer: a status is asked
+    /// for by probes, which must not hang on a store that does not answer.
     pub async fn status(&self) -> Vec<ProjectionStatus> {
-        let head = self.feed.head().await.ok();
+        let head = tokio::time::timeout(STATUS_TIMEOUT, self.feed.head())
+            .await
+            .ok()
+            .and_then(Result::ok);
         let mut out = Vec::with_capacity(self.rebuildables.len());
         for projection in &self.rebuildables {
             let mut status = self.board.get(projection.name());
             if status.state == WorkerState::NotRunning {
-                match projection.stored_checkpoint().await {
+                let stored =
+                    tokio::time::timeout(STATUS_TIMEOUT, projection.stored_checkpoint()).await;
+                match stored.unwrap_or_else(|_| {
+                    Err(StoreError::Unavailable {
+                        store: projection.name(),
+                        message: format!("no answer within {STATUS_TIMEOUT:?}"),
+                    })
+                }) {
                     Ok(cp) => {
                         status.checkpoint = cp.map(|c| c.max_position);
                         status.watermark = cp.map(|c| c.watermark);
@@ -210,5 +284,38 @@ impl ReadSide {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+}
+
+/// Applies the read model's migrations once it answers, retrying with
+/// backoff (at most a second apart, so that a returning database is used at
+/// once) until it succeeds or `stop`.
+async fn migrate_when_reachable(
+    model: Arc<dyn ReadModelStore>,
+    migrated: watch::Sender<bool>,
+    stop: CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(backoff) => {}
+        }
+        let attempt = tokio::select! {
+            () = stop.cancelled() => return,
+            attempt = model.migrate() => attempt,
+        };
+        match attempt {
+            Ok(()) => {
+                tracing::info!("the read model is reachable and migrated");
+                migrated.send_replace(true);
+                return;
+            }
+            Err(e) if e.is_unavailable() => {
+                tracing::debug!(error = %e, "the read model is still unreachable");
+            }
+            Err(e) => tracing::error!(error = %e, "migrating the read model failed; retrying"),
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(1));
     }
 }

@@ -177,7 +177,27 @@ pub trait ReadModelStore: Projection {
 }
 
 pub(crate) fn sql_err(e: sqlx::Error) -> StoreError {
+    if not_migrated(&e) {
+        // A read model whose tables are not there yet is one being set up
+        // (a serving process migrates it when it appears): not ready, not a
+        // bug in the request.
+        return StoreError::Unavailable {
+            store: STORE,
+            message: format!("the read model is not migrated yet: {e}"),
+        };
+    }
     StoreError::from_sqlx(STORE, e)
+}
+
+/// Whether `e` says a table does not exist (MySQL SQLSTATE 42S02, SQLite's
+/// "no such table").
+fn not_migrated(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            db.code().as_deref() == Some("42S02") || db.message().starts_with("no such table")
+        }
+        _ => false,
+    }
 }
 
 /// The read model in a SQL database; [`mysql::read_model`] and
@@ -306,5 +326,43 @@ impl ReadModelStore for SqlReadModel {
 
     async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
         self.write_release_lease(lease).await
+    }
+}
+
+#[cfg(test)]
+mod unmigrated {
+    #![allow(clippy::expect_used)]
+
+    use super::{mysql, sqlite, ReadModelStore};
+
+    /// Queries before the migrations ran (a node that started while its read
+    /// model was down, in the moment before it migrates it) are a store not
+    /// ready yet, which the API answers with 503, not a bug answered with 500.
+    async fn is_unavailable_until_migrated(model: &dyn ReadModelStore) {
+        let err = model.position().await.expect_err("no tables yet");
+        assert!(err.is_transient(), "{err}");
+        model.migrate().await.expect("migrates");
+        assert_eq!(model.position().await.expect("answers"), 0);
+    }
+
+    #[tokio::test]
+    async fn a_sqlite_read_model_without_its_tables_is_unavailable_until_migrated() {
+        // One connection: each would have its own in-memory database.
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .expect("opens sqlite");
+        is_unavailable_until_migrated(&sqlite::read_model(pool)).await;
+    }
+
+    #[tokio::test]
+    async fn a_mysql_read_model_without_its_tables_is_unavailable_until_migrated() {
+        let Some(db) = qicoo_testkit::MySqlTestDb::create().await else {
+            return;
+        };
+        let pool = sqlx::MySqlPool::connect(&db.url).await.expect("connects");
+        is_unavailable_until_migrated(&mysql::read_model(pool)).await;
+        db.drop_db().await;
     }
 }
