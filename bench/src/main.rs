@@ -198,6 +198,10 @@ struct SoakArgs {
     max_in_flight: usize,
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     sample_every: Duration,
+    /// How often every node's `/metrics` is read, as Prometheus would; `0`:
+    /// never.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    scrape_every: Duration,
     /// How often a progress line is printed.
     #[arg(long, default_value = "15s", value_parser = parse_duration)]
     report_every: Duration,
@@ -380,6 +384,7 @@ async fn run(cli: Cli) -> Result<()> {
                 participants: args.participants,
                 max_in_flight: args.max_in_flight,
                 sample_every: args.sample_every,
+                scrape_every: args.scrape_every,
                 report_every: args.report_every,
                 rss_growth_limit: args.rss_growth_limit,
                 lag_factor: args.lag_factor,

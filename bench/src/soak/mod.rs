@@ -66,6 +66,9 @@ pub struct SoakSettings {
     pub participants: usize,
     pub max_in_flight: usize,
     pub sample_every: Duration,
+    /// Every node's `/metrics` is read this often, as Prometheus would (zero:
+    /// never). Qicoo keeps histogram samples until a scrape aggregates them.
+    pub scrape_every: Duration,
     pub report_every: Duration,
     pub rss_growth_limit: f64,
     pub lag_factor: f64,
@@ -103,6 +106,12 @@ pub struct SoakRun {
     /// Seconds from the end of the likes until every view was right.
     pub drained_after_s: Option<f64>,
     pub first_error: Option<String>,
+    /// Seconds between scrapes of every node's `/metrics` (0: none).
+    #[serde(default)]
+    pub scrape_every_s: f64,
+    /// Scrapes that failed (not judged).
+    #[serde(default)]
+    pub scrape_errors: u64,
     pub samples: Vec<Sample>,
     pub verdicts: Vec<Verdict>,
     pub passed: bool,
@@ -211,6 +220,12 @@ pub async fn run(settings: SoakSettings) -> Result<SoakRun> {
         Arc::clone(&samples),
         sampler_stop.clone(),
     ));
+    let scrape_errors = Arc::new(AtomicU64::new(0));
+    let scraper = tokio::spawn(scrape(
+        settings.clone(),
+        Arc::clone(&scrape_errors),
+        sampler_stop.clone(),
+    ));
     let in_flight = Arc::new(Semaphore::new(settings.max_in_flight.max(1)));
     let senders = Senders {
         apis: &apis,
@@ -222,6 +237,7 @@ pub async fn run(settings: SoakSettings) -> Result<SoakRun> {
     senders.send_for(&settings, started).await;
     sampler_stop.cancel();
     sampler.await?;
+    scraper.await?;
     let load_end = Instant::now();
     let all = u32::try_from(settings.max_in_flight.max(1)).unwrap_or(u32::MAX);
     let answered = tokio::time::timeout(Duration::from_secs(60), in_flight.acquire_many(all)).await;
@@ -307,6 +323,8 @@ pub async fn run(settings: SoakSettings) -> Result<SoakRun> {
         clients_missing: check.without_snapshot,
         drained_after_s,
         first_error,
+        scrape_every_s: settings.scrape_every.as_secs_f64(),
+        scrape_errors: scrape_errors.load(Ordering::Relaxed),
         samples,
         passed: verdicts.iter().all(|v| v.met),
         verdicts,
@@ -372,8 +390,10 @@ impl Senders<'_> {
                     counters.not_sent.fetch_add(1, Ordering::Relaxed);
                     continue;
                 };
-                let m = k % meetups.len();
+                // Node and meetup from different digits of k, so that every
+                // node takes likes of every meetup.
                 let api = apis[k % apis.len()].clone();
+                let m = (k / apis.len()) % meetups.len();
                 k += 1;
                 let vote = meetups[m].plan.next(&mut rng);
                 let (meetups, counters, tokens) = (
@@ -445,7 +465,7 @@ async fn sample(
             .as_ref()
             .is_none_or(|r| sample.t - r.t >= settings.report_every.as_secs_f64() - 0.01);
         if due {
-            let since = last_report.clone().unwrap_or_default();
+            let since = last_report.clone().unwrap_or_else(|| sample.clone());
             eprintln!(
                 "{}",
                 report::progress_line(&since, &sample, &settings.watched)
@@ -454,6 +474,36 @@ async fn sample(
         }
         if let Ok(mut all) = samples.lock() {
             all.push(sample);
+        }
+    }
+}
+
+/// Reads every node's `/metrics` each `scrape_every` until `stop`, as the
+/// Prometheus of a deployment does.
+async fn scrape(settings: SoakSettings, errors: Arc<AtomicU64>, stop: CancellationToken) {
+    if settings.scrape_every.is_zero() {
+        return;
+    }
+    let http = reqwest::Client::new();
+    let mut urls = settings.api_urls.clone();
+    urls.push(settings.health_url.clone());
+    urls.dedup();
+    let mut ticker = tokio::time::interval(settings.scrape_every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        for url in &urls {
+            let url = format!("{}/metrics", probe::root_of(url));
+            let scraped = match http.get(url).timeout(Duration::from_secs(10)).send().await {
+                Ok(response) if response.status().is_success() => response.bytes().await.is_ok(),
+                _ => false,
+            };
+            if !scraped {
+                errors.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }

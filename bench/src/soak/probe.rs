@@ -67,11 +67,18 @@ pub fn lag_of(body: &Value) -> Lag {
     lag
 }
 
-/// Asks a node's `/readyz` (at `health_url`, the node's root) for the lag. A
-/// node that is not ready answers 503 with the same body, which is read too.
-pub async fn lag(http: &reqwest::Client, health_url: &str) -> Result<Lag> {
+/// A node's root URL (where `/readyz` and `/metrics` are), given it with or
+/// without the `/api/v1` suffix.
+pub fn root_of(url: &str) -> &str {
+    let url = url.trim_end_matches('/');
+    url.strip_suffix("/api/v1").unwrap_or(url)
+}
+
+/// Asks a node's `/readyz` for the lag. A node that is not ready answers 503
+/// with the same body, which is read too.
+pub async fn lag(http: &reqwest::Client, node_url: &str) -> Result<Lag> {
     let response = http
-        .get(format!("{}/readyz", health_url.trim_end_matches('/')))
+        .get(format!("{}/readyz", root_of(node_url)))
         .timeout(Duration::from_secs(5))
         .send()
         .await?;
@@ -112,6 +119,12 @@ mod tests {
             }
         );
         assert_eq!(lag_of(&json!({"status": "ready"})), Lag::default());
+    }
+
+    #[test]
+    fn a_node_root_is_found_with_or_without_the_api_prefix() {
+        assert_eq!(root_of("http://h:1/api/v1/"), "http://h:1");
+        assert_eq!(root_of("http://h:1/"), "http://h:1");
     }
 
     #[test]

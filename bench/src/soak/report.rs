@@ -95,6 +95,16 @@ pub fn section(run: &SoakRun, env: &Value, findings: Option<&str>) -> String {
         text(env, "load_end"),
         text(env, "command"),
     );
+    if run.scrape_every_s > 0.0 {
+        let _ = writeln!(
+            w,
+            "Every node's `/metrics` is read every {:.0} s, as the Prometheus of a deployment \
+             would ({} failed scrapes).\n",
+            run.scrape_every_s, run.scrape_errors
+        );
+    } else {
+        let _ = writeln!(w, "No node's `/metrics` is read during the run.\n");
+    }
     if let Some(args) = env.get("serve_args").and_then(Value::as_str) {
         if !args.is_empty() {
             let _ = writeln!(w, "Extra `qicoo serve` settings: `{args}`.\n");
