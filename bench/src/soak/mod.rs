@@ -13,9 +13,11 @@
 //! meetup's last acknowledged like, and the clients that never had a snapshot.
 
 mod clients;
+mod likes;
 pub mod pacer;
 pub mod probe;
 pub mod report;
+mod sampler;
 pub mod verdict;
 pub mod view;
 
@@ -24,7 +26,6 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -32,15 +33,13 @@ use tokio_util::sync::CancellationToken;
 use crate::api::Api;
 use crate::fixture::VotePlan;
 use crate::live;
-use crate::stats::{Latencies, Summary};
+use crate::stats::Summary;
 use crate::Result;
 use clients::ClientSet;
-use pacer::TokenBucket;
+use likes::{Counters, Senders, SoakMeetup};
 use probe::Watched;
+use sampler::{sample, scrape};
 use verdict::{Judged, Sample, Verdict};
-
-/// How often the pacer wakes up to send what the bucket holds.
-const PACER_TICK: Duration = Duration::from_millis(5);
 
 /// Settings of a soak.
 #[derive(Debug, Clone)]
@@ -115,35 +114,6 @@ pub struct SoakRun {
     pub samples: Vec<Sample>,
     pub verdicts: Vec<Verdict>,
     pub passed: bool,
-}
-
-/// The counters the senders, the clients and the sampler share.
-#[derive(Default)]
-struct Counters {
-    sent: AtomicU64,
-    acked: AtomicU64,
-    errors: AtomicU64,
-    not_sent: AtomicU64,
-    first_error: Mutex<Option<String>>,
-    latencies: Mutex<Latencies>,
-}
-
-impl Counters {
-    fn error(&self, e: String) {
-        self.errors.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut first) = self.first_error.lock() {
-            first.get_or_insert(e);
-        }
-    }
-}
-
-/// A meetup of the soak: its id and its questions' ids.
-struct SoakMeetup {
-    id: String,
-    questions: Vec<String>,
-    plan: VotePlan,
-    /// Largest position any acknowledged like of this meetup was stored at.
-    last_acked: AtomicI64,
 }
 
 /// Raises the soft limit of open files to the hard limit: every live client
@@ -355,157 +325,6 @@ async fn setup(api: &Api, settings: &SoakSettings) -> Result<(Vec<SoakMeetup>, A
         });
     }
     Ok((meetups, tokens))
-}
-
-/// Sends likes at the settings' rate for the settings' duration: meetups take
-/// turns, each like to the next API node; a like due while `max_in_flight`
-/// are unanswered is counted as not sent.
-struct Senders<'a> {
-    apis: &'a [Api],
-    meetups: &'a Arc<Vec<SoakMeetup>>,
-    tokens: &'a Arc<Vec<String>>,
-    counters: &'a Arc<Counters>,
-    in_flight: &'a Arc<Semaphore>,
-}
-
-impl Senders<'_> {
-    async fn send_for(&self, settings: &SoakSettings, started: Instant) {
-        let Self {
-            apis,
-            meetups,
-            tokens,
-            counters,
-            in_flight,
-        } = *self;
-        let mut bucket = TokenBucket::new(settings.rate, Duration::from_millis(200), started);
-        let mut ticker = tokio::time::interval(PACER_TICK);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let mut rng = rand::rngs::StdRng::seed_from_u64(0x50a4);
-        let end = started + settings.duration;
-        let mut k = 0usize;
-        while Instant::now() < end {
-            ticker.tick().await;
-            for _ in 0..bucket.take_ready(Instant::now()) {
-                let Ok(permit) = Arc::clone(in_flight).try_acquire_owned() else {
-                    counters.not_sent.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                };
-                // Node and meetup from different digits of k, so that every
-                // node takes likes of every meetup.
-                let api = apis[k % apis.len()].clone();
-                let m = (k / apis.len()) % meetups.len();
-                k += 1;
-                let vote = meetups[m].plan.next(&mut rng);
-                let (meetups, counters, tokens) = (
-                    Arc::clone(meetups),
-                    Arc::clone(counters),
-                    Arc::clone(tokens),
-                );
-                counters.sent.fetch_add(1, Ordering::Relaxed);
-                tokio::spawn(async move {
-                    let sent_at = Instant::now();
-                    let meetup = &meetups[m];
-                    let result = api
-                        .vote(
-                            &meetup.questions[vote.question],
-                            &tokens[vote.participant],
-                            vote.like,
-                        )
-                        .await;
-                    match result {
-                        Ok(position) => {
-                            meetup.last_acked.fetch_max(position, Ordering::Relaxed);
-                            counters.acked.fetch_add(1, Ordering::Relaxed);
-                            if let Ok(mut l) = counters.latencies.lock() {
-                                l.record_micros(sent_at.elapsed().as_micros() as u64);
-                            }
-                        }
-                        Err(e) => counters.error(e.to_string()),
-                    }
-                    drop(permit);
-                });
-            }
-        }
-    }
-}
-
-/// Samples RSS, lag and the counters every `sample_every`, and prints a line
-/// every `report_every`, until `stop`.
-async fn sample(
-    settings: SoakSettings,
-    started: Instant,
-    counters: Arc<Counters>,
-    clients: ClientSet,
-    samples: Arc<Mutex<Vec<Sample>>>,
-    stop: CancellationToken,
-) {
-    let http = reqwest::Client::new();
-    let mut ticker = tokio::time::interval(settings.sample_every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut last_report: Option<Sample> = None;
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            () = stop.cancelled() => break,
-        }
-        let lag = probe::lag(&http, &settings.health_url).await.ok();
-        let (frames, ws_errors) = clients.frames_and_errors();
-        let sample = Sample {
-            t: started.elapsed().as_secs_f64(),
-            rss_kib: probe::rss_all(&settings.watched),
-            lag,
-            likes_sent: counters.sent.load(Ordering::Relaxed),
-            likes_acked: counters.acked.load(Ordering::Relaxed),
-            like_errors: counters.errors.load(Ordering::Relaxed),
-            likes_not_sent: counters.not_sent.load(Ordering::Relaxed),
-            frames,
-            ws_errors,
-        };
-        let due = last_report
-            .as_ref()
-            .is_none_or(|r| sample.t - r.t >= settings.report_every.as_secs_f64() - 0.01);
-        if due {
-            let since = last_report.clone().unwrap_or_else(|| sample.clone());
-            eprintln!(
-                "{}",
-                report::progress_line(&since, &sample, &settings.watched)
-            );
-            last_report = Some(sample.clone());
-        }
-        if let Ok(mut all) = samples.lock() {
-            all.push(sample);
-        }
-    }
-}
-
-/// Reads every node's `/metrics` each `scrape_every` until `stop`, as the
-/// Prometheus of a deployment does.
-async fn scrape(settings: SoakSettings, errors: Arc<AtomicU64>, stop: CancellationToken) {
-    if settings.scrape_every.is_zero() {
-        return;
-    }
-    let http = reqwest::Client::new();
-    let mut urls = settings.api_urls.clone();
-    urls.push(settings.health_url.clone());
-    urls.dedup();
-    let mut ticker = tokio::time::interval(settings.scrape_every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            () = stop.cancelled() => return,
-        }
-        for url in &urls {
-            let url = format!("{}/metrics", probe::root_of(url));
-            let scraped = match http.get(url).timeout(Duration::from_secs(10)).send().await {
-                Ok(response) if response.status().is_success() => response.bytes().await.is_ok(),
-                _ => false,
-            };
-            if !scraped {
-                errors.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
 }
 
 /// Each meetup's like counts in the read model once it has reached the
