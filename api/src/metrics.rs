@@ -45,8 +45,28 @@ pub fn handle() -> &'static PrometheusHandle {
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::warn!("a metrics recorder was already installed");
         }
+        spawn_upkeep(handle.clone());
         handle
     })
+}
+
+/// How often histograms are drained into their summaries between scrapes.
+const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A recorder built with `build_recorder` keeps every histogram sample until
+/// someone drains it; without upkeep a node whose `/metrics` is never read
+/// grows without bound. A thread of its own, so that upkeep runs whatever
+/// runtime (or none) the first caller had.
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || loop {
+            std::thread::sleep(UPKEEP_INTERVAL);
+            handle.run_upkeep();
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start metrics upkeep: histograms grow until scraped");
+    }
 }
 
 /// `GET /metrics` in the Prometheus text format.

@@ -179,6 +179,45 @@ impl Api {
     }
 }
 
+impl Api {
+    /// The like count of each published question of a meetup (up to 100), and
+    /// the position the read model had reached when it answered, once it has
+    /// reached `min_position` or the server's wait ran out.
+    pub async fn meetup_likes(
+        &self,
+        meetup_id: &str,
+        min_position: i64,
+    ) -> Result<(i64, std::collections::HashMap<String, i64>)> {
+        let body = self
+            .call(
+                Method::GET,
+                &format!("/meetups/{meetup_id}/questions?limit=100&min_position={min_position}"),
+                None,
+                None,
+            )
+            .await?;
+        let position = body
+            .get("position")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| Refused(format!("question list without a position: {body}")))?;
+        let mut likes = std::collections::HashMap::new();
+        for item in body
+            .get("items")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let id = string_at(item, "/id")?;
+            let count = item
+                .get("likes")
+                .and_then(Value::as_i64)
+                .ok_or_else(|| Refused(format!("question without likes: {item}")))?;
+            likes.insert(id, count);
+        }
+        Ok((position, likes))
+    }
+}
+
 fn string_at(body: &Value, pointer: &str) -> Result<String> {
     body.pointer(pointer)
         .and_then(Value::as_str)

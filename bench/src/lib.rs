@@ -13,6 +13,7 @@ pub mod likes;
 pub mod live;
 pub mod report;
 pub mod smoke;
+pub mod soak;
 pub mod stats;
 
 /// Any failure of a scenario: the run stops and says why.

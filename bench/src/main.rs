@@ -16,6 +16,8 @@ use clap::{Args, Parser, Subcommand};
 use qicoo_bench::api::Api;
 use qicoo_bench::fixture::{Fixture, VotePlan};
 use qicoo_bench::live::{LiveSettings, Outcome};
+use qicoo_bench::soak::probe::Watched;
+use qicoo_bench::soak::{self, SoakRun, SoakSettings};
 use qicoo_bench::{flood, hot, likes, live, report, smoke, Result};
 use serde::Serialize;
 
@@ -48,6 +50,13 @@ enum Command {
     Smoke(Target),
     /// Writes BENCHMARKS.md from a folder of results.
     Report(ReportArgs),
+    /// Live clients over several API nodes and steady likes for minutes:
+    /// errors, undelivered likes, RSS growth and projection lag; exits
+    /// non-zero when a verdict fails.
+    Soak(SoakArgs),
+    /// Writes (or replaces) the Soak section of BENCHMARKS.md from a soak's
+    /// results.
+    SoakReport(SoakReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -159,11 +168,88 @@ struct ReportArgs {
     /// Folder of results written by the scenarios and by `bench/run`.
     #[arg(long)]
     results: PathBuf,
-    /// Analysis of the missed targets, included as written.
+    /// Sections written by hand (the analysis of the missed targets, figures
+    /// measured elsewhere), included as written, in order; repeatable.
     #[arg(long)]
-    findings: Option<PathBuf>,
+    findings: Vec<PathBuf>,
     #[arg(long, default_value = "BENCHMARKS.md")]
     out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct SoakArgs {
+    /// The API nodes, comma-separated (`http://127.0.0.1:8080,http://…`).
+    #[arg(long, value_delimiter = ',', required = true)]
+    api: Vec<String>,
+    /// The node whose `/readyz` reports the projections' lag (the projector);
+    /// the first API node when unset.
+    #[arg(long)]
+    health_url: Option<String>,
+    /// A Qicoo process whose RSS is sampled, as `name=pid`; repeat for each.
+    #[arg(long = "process")]
+    processes: Vec<Watched>,
+    #[arg(long, default_value_t = 2000)]
+    clients: usize,
+    /// Likes per second, sent whether or not earlier ones were answered.
+    #[arg(long, default_value_t = 500.0)]
+    rate: f64,
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    duration: Duration,
+    /// The first stretch: RSS growth is measured from its end, and the lag of
+    /// the last stretch of this length is compared with its mean.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    warmup: Duration,
+    /// Longest wait, after the likes stop, for every client's view to be right.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    drain: Duration,
+    #[arg(long, default_value_t = 4)]
+    meetups: usize,
+    /// Questions per meetup (at most 100).
+    #[arg(long, default_value_t = 20)]
+    questions: usize,
+    /// Participants the likes come from (a per-participant rate limit sees
+    /// rate / participants likes per second each).
+    #[arg(long, default_value_t = 2000)]
+    participants: usize,
+    /// Likes unanswered at once before the pacer counts the next as not sent.
+    #[arg(long, default_value_t = 512)]
+    max_in_flight: usize,
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    sample_every: Duration,
+    /// How often every node's `/metrics` is read, as Prometheus would; `0`:
+    /// never.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    scrape_every: Duration,
+    /// How often a progress line is printed.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    report_every: Duration,
+    /// Largest RSS growth after the warm-up that passes (0.10 = 10 %).
+    #[arg(long, default_value_t = 0.10)]
+    rss_growth_limit: f64,
+    /// The last stretch's mean lag may be this many times the first's…
+    #[arg(long, default_value_t = 1.5)]
+    lag_factor: f64,
+    /// …or this many events, whichever is larger.
+    #[arg(long, default_value_t = 250.0)]
+    lag_floor: f64,
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct SoakReportArgs {
+    /// A soak's results (what `qicoo-bench soak --out` wrote).
+    #[arg(long)]
+    results: PathBuf,
+    /// What `bench/run` recorded about the run (date, commit, load, command).
+    #[arg(long)]
+    env: Option<PathBuf>,
+    /// What limits the figures, included as written.
+    #[arg(long)]
+    findings: Option<PathBuf>,
+    /// The report whose Soak section is written or replaced.
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    into: PathBuf,
 }
 
 /// Parses `15s`, `500ms`, `2m` or plain seconds.
@@ -317,8 +403,67 @@ async fn run(cli: Cli) -> Result<()> {
             let report = smoke::run(&api).await?;
             write(None, &report)
         }
+        Command::Soak(args) => {
+            let health_url = args
+                .health_url
+                .clone()
+                .unwrap_or_else(|| args.api[0].clone());
+            let settings = SoakSettings {
+                api_urls: args.api,
+                health_url,
+                watched: args.processes,
+                clients: args.clients,
+                rate: args.rate,
+                duration: args.duration,
+                warmup: args.warmup,
+                drain: args.drain,
+                meetups: args.meetups,
+                questions: args.questions,
+                participants: args.participants,
+                max_in_flight: args.max_in_flight,
+                sample_every: args.sample_every,
+                scrape_every: args.scrape_every,
+                report_every: args.report_every,
+                rss_growth_limit: args.rss_growth_limit,
+                lag_factor: args.lag_factor,
+                lag_floor: args.lag_floor,
+            };
+            let run = soak::run(settings).await?;
+            for v in &run.verdicts {
+                let mark = if v.met { "met" } else { "NOT MET" };
+                eprintln!(
+                    "  soak verdict: {}: {} (goal {}): {mark}",
+                    v.name, v.figure, v.goal
+                );
+            }
+            write(args.out.as_ref(), &run)?;
+            if run.passed {
+                Ok(())
+            } else {
+                Err("the soak failed a verdict".into())
+            }
+        }
+        Command::SoakReport(args) => {
+            let run: SoakRun = serde_json::from_str(&std::fs::read_to_string(&args.results)?)?;
+            let env = match &args.env {
+                Some(path) => serde_json::from_str(&std::fs::read_to_string(path)?)?,
+                None => serde_json::Value::Null,
+            };
+            // The findings are optional: a run before any analysis has none.
+            let findings = args
+                .findings
+                .as_ref()
+                .filter(|path| path.exists())
+                .map(std::fs::read_to_string)
+                .transpose()?;
+            let document = std::fs::read_to_string(&args.into).unwrap_or_default();
+            let section = soak::report::section(&run, &env, findings.as_deref());
+            std::fs::write(&args.into, soak::report::splice(&document, &section))?;
+            eprintln!("  wrote the Soak section of {}", args.into.display());
+            Ok(())
+        }
         Command::Report(args) => {
-            let markdown = report::render(&args.results, args.findings.as_deref())?;
+            let markdown = report::render(&args.results, &args.findings)?;
             std::fs::write(&args.out, markdown)?;
             eprintln!("  wrote {}", args.out.display());
             Ok(())

@@ -61,7 +61,7 @@ struct TargetRow {
 }
 
 /// Renders the report.
-pub fn render(dir: &Path, findings: Option<&Path>) -> Result<String> {
+pub fn render(dir: &Path, findings: &[std::path::PathBuf]) -> Result<String> {
     let env = load(dir, "env.json").unwrap_or(Value::Null);
     let pgbench = load(dir, "pgbench.json").unwrap_or(Value::Null);
     let likes_pg = load(dir, "likes-postgres.json").unwrap_or(Value::Null);
@@ -568,7 +568,7 @@ pub fn render(dir: &Path, findings: Option<&Path>) -> Result<String> {
         let _ = writeln!(w, "Not measured.");
     }
 
-    if let Some(path) = findings {
+    for path in findings {
         let text = std::fs::read_to_string(path)?;
         let _ = writeln!(w, "\n{}", text.trim_end());
     }
