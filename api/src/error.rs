@@ -47,6 +47,11 @@ pub enum ApiError {
     /// A dependency (the event store) is unreachable; worth retrying.
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// This node holds as many connections of a kind as it takes; worth
+    /// retrying (another node may have room). Expected under a flood, so it
+    /// is not logged.
+    #[error("This server is at its limit of {0}; try again shortly.")]
+    AtCapacity(&'static str),
     /// A bug or corrupt data; details go to the log only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -71,7 +76,7 @@ impl ApiError {
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::AtCapacity(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -50,6 +50,10 @@ impl Api {
         let http = reqwest::Client::builder()
             .tcp_nodelay(true)
             .timeout(Duration::from_secs(30))
+            // Qicoo closes a keep-alive connection idle for its header timeout
+            // (10 s); a client that reuses one just as it closes loses that
+            // request, so idle connections are let go well before.
+            .pool_idle_timeout(Duration::from_secs(5))
             .build()?;
         Ok(Self { base, http })
     }

@@ -86,7 +86,7 @@ async fn live(
         .connections
         .clone()
         .try_acquire_owned()
-        .map_err(|_| ApiError::Unavailable("WebSocket connection limit reached".into()))?;
+        .map_err(|_| ApiError::AtCapacity("live connections"))?;
     let (room, joined) = state.live.join(meetup, after).await.map_err(|e| match e {
         hub::JoinError::NotFound => ApiError::NotFound("No such meetup."),
         hub::JoinError::Query(e) => ApiError::from(e),

@@ -288,6 +288,15 @@ async fn two_thousand_connection_attempts_beyond_a_cap_of_50_are_refused_before_
                         response.headers().contains_key("retry-after"),
                         "a refusal says when to come back"
                     );
+                    let body = response
+                        .body()
+                        .as_deref()
+                        .map(String::from_utf8_lossy)
+                        .unwrap_or_default();
+                    assert!(
+                        body.contains("at its limit of live connections"),
+                        "a refusal says why, not that storage is down: {body}"
+                    );
                     Err(())
                 }
                 Err(other) => panic!("an attempt failed otherwise: {other}"),

@@ -244,7 +244,11 @@ async fn serve_on(
     ));
     TestApp {
         base: format!("http://{addr}/api/v1"),
-        client: reqwest::Client::new(),
+        // Idle connections go before the server's header timeout closes them.
+        client: reqwest::Client::builder()
+            .pool_idle_timeout(std::time::Duration::from_secs(5))
+            .build()
+            .expect("a client"),
         state,
         store_url,
         server,
