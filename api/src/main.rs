@@ -3,6 +3,12 @@
 use clap::Parser;
 use qicoo_api::{config::Cli, telemetry};
 
+/// mimalloc hands freed memory back to the system; glibc's allocator keeps
+/// what a burst of connections freed, and a long-running node's RSS climbs
+/// with each burst (see BENCHMARKS.md, "Soak").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
