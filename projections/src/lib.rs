@@ -7,6 +7,7 @@
 //! [`ReadSide::status`] and [`ReadSide::replay`]. The pieces are public too,
 //! so that each trait's adapters can be exercised by one contract suite.
 
+pub mod audit;
 pub mod changes;
 pub mod error;
 pub mod event;
