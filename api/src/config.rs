@@ -32,6 +32,21 @@ pub enum Command {
     /// Rebuild projections from position zero into fresh tables / keys while the
     /// current ones keep serving, then switch over atomically.
     Replay(ReplayArgs),
+    /// Replay the event store in memory and compare it with the read model,
+    /// the hash chain and a stored leaderboard; exit non-zero on any difference.
+    Verify(VerifyArgs),
+}
+
+/// Settings of `qicoo verify`.
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub leaderboard: LeaderboardArgs,
+    /// Only this meetup (its id or join code).
+    #[arg(long)]
+    pub meetup: Option<String>,
 }
 
 /// What runs in this process.

@@ -8,6 +8,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use qicoo_commands::CommandError;
 use qicoo_domain::{MeetupError, QuestionError, ValidationError, VoteError};
+use qicoo_projections::audit::AuditError;
 use qicoo_projections::QueryError;
 use serde::Serialize;
 
@@ -219,6 +220,22 @@ impl From<CommandError<VoteError>> for ApiError {
             }
             VoteError::Lookup(e) => ApiError::Unavailable(e.to_string()),
         })
+    }
+}
+
+impl ApiError {
+    /// An audit's failure; `field` names the instant a validation error is
+    /// about.
+    pub fn from_audit(err: AuditError, field: &str) -> Self {
+        match err {
+            AuditError::Store(e) => QueryError::Store(e).into(),
+            e @ (AuditError::NotSettled { .. } | AuditError::NotYetCreated) => {
+                ApiError::Validation(BTreeMap::from([(field.to_owned(), vec![e.to_string()])]))
+            }
+            e @ (AuditError::Fold(_) | AuditError::BadEvent { .. } | AuditError::Write(_)) => {
+                ApiError::Internal(e.to_string())
+            }
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! `main.rs` only parses the command line and calls [`run`].
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod error;
@@ -31,6 +32,7 @@ pub async fn run(cli: Cli) -> Result<(), serve::StartError> {
     match &cli.command {
         Some(config::Command::Migrate(args)) => serve::migrate(args).await,
         Some(config::Command::Replay(args)) => replay::replay(args).await,
+        Some(config::Command::Verify(args)) => audit::verify(args).await,
         Some(config::Command::Serve(_)) | None => serve::serve(cli.serve_args()).await,
     }
 }

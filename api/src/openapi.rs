@@ -18,7 +18,7 @@ use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
 
 use crate::error::{ApiError, Problem};
 use crate::http::views::QuestionBody;
-use crate::http::{health, leaderboard, meetups, participants, questions, votes};
+use crate::http::{audit, health, leaderboard, meetups, participants, questions, votes};
 
 /// The security scheme of a participant token (`POST /api/v1/participants`).
 pub const PARTICIPANT_TOKEN: &str = "participant_token";
@@ -41,6 +41,10 @@ pub const ORGANIZER_KEY: &str = "organizer_key";
     votes::like,
     votes::unlike,
     leaderboard::leaderboard,
+    audit::meetup_history,
+    audit::question_history,
+    audit::state_as_of,
+    audit::changes,
     live_stream,
     document,
 ))]
@@ -76,6 +80,7 @@ struct V1;
         (name = "questions", description = "Questions: post, read, edit, withdraw, moderate."),
         (name = "votes", description = "Likes."),
         (name = "live", description = "The live WebSocket stream of a meetup."),
+        (name = "audit", description = "History, state as of an instant, changes and exports."),
         (name = "operations", description = "Health, readiness, metrics and this document."),
     )
 )]
@@ -316,6 +321,139 @@ pub struct QuestionPageSchema {
     next_cursor: Option<String>,
     /// How far the read model had caught up when it answered.
     position: i64,
+}
+
+/// One event as the history shows it.
+#[derive(ToSchema)]
+#[schema(as = HistoryEntry)]
+#[allow(dead_code)]
+pub struct HistoryEntrySchema {
+    /// The event's global position.
+    position: i64,
+    /// The event type, e.g. `QuestionPosted`.
+    #[schema(rename = "type")]
+    event_type: String,
+    /// The aggregate it happened to: `Meetup`, `Question`, `Vote`, `JoinCode`.
+    aggregate: String,
+    /// The event's data; participant ids replaced by pseudonyms.
+    #[schema(value_type = Object)]
+    data: serde_json::Value,
+    /// `participant:<pseudonym>`, `organizer` or `system`.
+    actor: String,
+    /// When the store recorded it (UTC).
+    time: chrono::DateTime<chrono::Utc>,
+    request_id: Option<String>,
+    /// Its hash-chain link (hex), once the read model has chained it.
+    link: Option<String>,
+}
+
+/// A page of history.
+#[derive(ToSchema)]
+#[schema(as = HistoryPage)]
+#[allow(dead_code)]
+pub struct HistoryPageSchema {
+    items: Vec<HistoryEntrySchema>,
+    /// Pass back as `cursor` for the next page; `null` on the last page.
+    next_cursor: Option<String>,
+    /// The settled position the page was read below.
+    position: i64,
+}
+
+/// A meetup's own fields as they were.
+#[derive(ToSchema)]
+#[schema(as = MeetupAsOf)]
+#[allow(dead_code)]
+pub struct MeetupAsOfSchema {
+    id: uuid::Uuid,
+    code: String,
+    title: String,
+    qa_open: bool,
+    moderated: bool,
+    archived: bool,
+    created_at: chrono::DateTime<chrono::Utc>,
+    updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A question as it was.
+#[derive(ToSchema)]
+#[schema(as = QuestionAsOf)]
+#[allow(dead_code)]
+pub struct QuestionAsOfSchema {
+    id: uuid::Uuid,
+    text: String,
+    author_name: Option<String>,
+    status: QuestionStatusSchema,
+    likes: i64,
+    answered: bool,
+    highlighted: bool,
+    created_at: chrono::DateTime<chrono::Utc>,
+    updated_at: chrono::DateTime<chrono::Utc>,
+    /// The position of the event that posted it (ranks ties).
+    posted_position: i64,
+}
+
+/// A meetup as of an instant.
+#[derive(ToSchema)]
+#[schema(as = StateAsOf)]
+#[allow(dead_code)]
+pub struct StateSchema {
+    meetup: MeetupAsOfSchema,
+    /// The questions the caller may see, in the order they were posted.
+    questions: Vec<QuestionAsOfSchema>,
+    /// The last event reflected.
+    position: i64,
+    /// When the store recorded it.
+    as_of: Option<chrono::DateTime<chrono::Utc>>,
+    /// The meetup's hash-chain link after it (hex).
+    chain_head: String,
+}
+
+/// One end of a comparison.
+#[derive(ToSchema)]
+#[schema(as = InstantPoint)]
+#[allow(dead_code)]
+pub struct PointSchema {
+    position: i64,
+    time: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A field of a question that changed.
+#[derive(ToSchema)]
+#[schema(as = FieldChange)]
+#[allow(dead_code)]
+pub struct FieldChangeSchema {
+    question_id: uuid::Uuid,
+    /// `status`, `answered`, `highlighted` or `text`.
+    field: String,
+    #[schema(value_type = Value)]
+    from: serde_json::Value,
+    #[schema(value_type = Value)]
+    to: serde_json::Value,
+}
+
+/// Likes a question gained and lost.
+#[derive(ToSchema)]
+#[schema(as = LikeChange)]
+#[allow(dead_code)]
+pub struct LikeChangeSchema {
+    question_id: uuid::Uuid,
+    gained: i64,
+    lost: i64,
+    /// Its likes at the end.
+    likes: i64,
+}
+
+/// What changed between two instants.
+#[derive(ToSchema)]
+#[schema(as = Changes)]
+#[allow(dead_code)]
+pub struct ChangesSchema {
+    from: PointSchema,
+    to: PointSchema,
+    /// Questions posted in between, as they stood at the end.
+    posted: Vec<QuestionAsOfSchema>,
+    changed: Vec<FieldChangeSchema>,
+    likes: Vec<LikeChangeSchema>,
 }
 
 /// What a projection's worker in this process is doing.

@@ -46,6 +46,14 @@ pub enum StartError {
     Config(&'static str),
     #[error(transparent)]
     RateLimiter(#[from] crate::ratelimit::LimiterError),
+    #[error(transparent)]
+    Audit(#[from] qicoo_projections::audit::AuditError),
+    #[error("read side: {0}")]
+    Query(#[from] qicoo_projections::QueryError),
+    #[error("no meetup has the id or join code {0:?}")]
+    NoSuchMeetup(String),
+    #[error("verification found {0} difference(s) between the events and the stores")]
+    Differences(usize),
 }
 
 /// Opens and migrates the event store.

@@ -7,6 +7,7 @@
 //! [`ReadSide::status`] and [`ReadSide::replay`]. The pieces are public too,
 //! so that each trait's adapters can be exercised by one contract suite.
 
+pub mod archive;
 pub mod audit;
 pub mod changes;
 pub mod error;
@@ -19,6 +20,7 @@ pub mod ranking;
 mod read_side;
 pub mod readmodel;
 pub mod runner;
+pub mod transitions;
 mod views;
 
 pub use error::{ApplyError, QueryError, ReadSideError, StoreError};

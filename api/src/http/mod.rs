@@ -7,6 +7,7 @@ use axum::Router;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+pub mod audit;
 pub mod health;
 pub mod leaderboard;
 pub mod meetups;
@@ -24,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .merge(questions::router())
         .merge(votes::router())
         .merge(leaderboard::router())
+        .merge(audit::router())
         .merge(crate::live::router())
 }
 

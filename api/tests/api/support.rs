@@ -258,6 +258,12 @@ async fn serve_on(
     }
 }
 
+/// A value bound to a statement of [`TestApp::store_execute`].
+pub enum SqlArg {
+    Text(String),
+    Int(i64),
+}
+
 /// A meetup created through the API.
 pub struct TestMeetup {
     pub id: String,
@@ -385,6 +391,57 @@ impl TestApp {
             .expect("metadata"),
         };
         serde_json::from_str(&text).expect("metadata is JSON")
+    }
+
+    /// The store settings a `qicoo` command needs to reach this app's stores
+    /// (event store, and read model and Redis when scaled out).
+    pub fn store_argv(&self) -> Vec<String> {
+        match &self.services {
+            Some(services) => {
+                let mut argv = services.argv("all");
+                argv.drain(..2); // --role all
+                argv
+            }
+            None => vec!["--event-store-url".to_owned(), self.store_url.clone()],
+        }
+    }
+
+    /// A new participant: its id and its token.
+    pub async fn participant_with_id(&self) -> (String, String) {
+        let response = self.send(Method::POST, "/participants", None, None).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.expect("json");
+        (
+            body["participant_id"].as_str().expect("id").to_owned(),
+            body["token"].as_str().expect("token").to_owned(),
+        )
+    }
+
+    /// Runs a SQL statement against the event store, with `$1`-style (or
+    /// `?1`-style) binds of text and integers.
+    pub async fn store_execute(&self, postgres: &str, sqlite: &str, args: &[SqlArg]) -> u64 {
+        match self.state.commands.store() {
+            EventStore::Postgres(pool) => {
+                let mut q = sqlx::query(postgres);
+                for a in args {
+                    q = match a {
+                        SqlArg::Text(t) => q.bind(t.clone()),
+                        SqlArg::Int(i) => q.bind(*i),
+                    };
+                }
+                q.execute(pool).await.expect("statement").rows_affected()
+            }
+            EventStore::Sqlite(pool) => {
+                let mut q = sqlx::query(sqlite);
+                for a in args {
+                    q = match a {
+                        SqlArg::Text(t) => q.bind(t.clone()),
+                        SqlArg::Int(i) => q.bind(*i),
+                    };
+                }
+                q.execute(pool).await.expect("statement").rows_affected()
+            }
+        }
     }
 
     /// The live stream's URL for a meetup.

@@ -114,7 +114,7 @@ pub struct ActivityRow {
     pub minute: DateTime<Utc>,
     pub questions: i64,
     pub likes: i64,
-    /// Participants who posted, edited, withdrew or liked in that minute.
+    /// Participants who posted or liked in that minute.
     pub active_participants: i64,
 }
 

@@ -16,8 +16,8 @@ use tokio::sync::watch;
 use crate::error::StoreError;
 use crate::event::{Checkpoint, FeedPosition, StoredEvent};
 
-mod postgres;
-mod sqlite;
+pub(crate) mod postgres;
+pub(crate) mod sqlite;
 
 pub use postgres::PostgresFeed;
 pub use sqlite::SqliteFeed;

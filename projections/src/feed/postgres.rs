@@ -109,7 +109,7 @@ async fn listen(pool: PgPool, notifier: AppendNotifier, stop: CancellationToken)
     }
 }
 
-fn event_from_row(row: PgRow) -> Result<StoredEvent, sqlx::Error> {
+pub(crate) fn event_from_row(row: PgRow) -> Result<StoredEvent, sqlx::Error> {
     let txid: String = row.try_get("txid")?;
     let transaction_id = txid.parse::<i64>().map_err(|e| sqlx::Error::ColumnDecode {
         index: "txid".into(),
@@ -132,7 +132,7 @@ fn event_from_row(row: PgRow) -> Result<StoredEvent, sqlx::Error> {
     })
 }
 
-fn pg_err(e: sqlx::Error) -> StoreError {
+pub(crate) fn pg_err(e: sqlx::Error) -> StoreError {
     StoreError::from_sqlx(STORE, e)
 }
 

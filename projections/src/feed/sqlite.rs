@@ -48,7 +48,7 @@ pub(crate) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
         })
 }
 
-fn event_from_row(row: SqliteRow) -> Result<StoredEvent, sqlx::Error> {
+pub(crate) fn event_from_row(row: SqliteRow) -> Result<StoredEvent, sqlx::Error> {
     let decode_err = |index: &str, e: String| sqlx::Error::ColumnDecode {
         index: index.into(),
         source: e.into(),
@@ -76,7 +76,7 @@ fn event_from_row(row: SqliteRow) -> Result<StoredEvent, sqlx::Error> {
     })
 }
 
-fn sqlite_err(e: sqlx::Error) -> StoreError {
+pub(crate) fn sqlite_err(e: sqlx::Error) -> StoreError {
     StoreError::from_sqlx(STORE, e)
 }
 

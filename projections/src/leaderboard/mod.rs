@@ -11,13 +11,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use qicoo_domain::{MeetupId, QuestionEvent, QuestionId, QuestionStatus, VoteEvent};
+use qicoo_domain::{MeetupId, QuestionEvent, QuestionId, QuestionStatus};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApplyError, StoreError};
 use crate::event::{Checkpoint, DomainEvent, StoredEvent};
 use crate::ranking::Rank;
 use crate::runner::Projection;
+use crate::transitions::{like_change, posted_status, question_change};
 
 mod memory;
 mod redis;
@@ -163,50 +164,33 @@ pub(crate) fn fold(
                     meetup_id: *meetup_id,
                     posted_position: position,
                     likes: 0,
-                    status: if *pending {
-                        QuestionStatus::Pending
-                    } else {
-                        QuestionStatus::Published
-                    },
+                    status: posted_status(*pending),
                     answered: false,
                 },
             );
         }
         DomainEvent::Question(id, change) => {
-            let status = match change {
-                QuestionEvent::QuestionWithdrawn => Some(QuestionStatus::Withdrawn),
-                QuestionEvent::QuestionApproved => Some(QuestionStatus::Published),
-                QuestionEvent::QuestionRejected => Some(QuestionStatus::Rejected),
-                QuestionEvent::QuestionRemoved { .. } => Some(QuestionStatus::Removed),
-                _ => None,
-            };
-            let answered = match change {
-                QuestionEvent::QuestionAnswered => Some(true),
-                QuestionEvent::QuestionReopened => Some(false),
-                _ => None,
-            };
-            if status.is_some() || answered.is_some() {
+            let change = question_change(change);
+            if change.status.is_some() || change.answered.is_some() {
                 let entry = entry_mut(touched, current, *id, position)?;
-                if let Some(status) = status {
+                if let Some(status) = change.status {
                     entry.status = status;
                 }
-                if let Some(answered) = answered {
+                if let Some(answered) = change.answered {
                     entry.answered = answered;
                 }
             }
         }
-        DomainEvent::Vote(VoteEvent::VoteCast { question_id, .. }) => {
-            entry_mut(touched, current, *question_id, position)?.likes += 1;
-        }
-        DomainEvent::Vote(VoteEvent::VoteWithdrawn { question_id, .. }) => {
-            let entry = entry_mut(touched, current, *question_id, position)?;
-            if entry.likes <= 0 {
+        DomainEvent::Vote(vote) => {
+            let (question_id, delta) = like_change(vote);
+            let entry = entry_mut(touched, current, question_id, position)?;
+            if entry.likes + delta < 0 {
                 return Err(ApplyError::BadEvent {
                     position,
                     reason: format!("question {question_id} has no like to withdraw"),
                 });
             }
-            entry.likes -= 1;
+            entry.likes += delta;
         }
         DomainEvent::Meetup(..) | DomainEvent::Ignored => {}
     }

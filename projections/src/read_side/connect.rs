@@ -11,6 +11,7 @@ use sqlx::sqlite::SqlitePoolOptions;
 use sqlx::SqlitePool;
 
 use super::ReadSideConfig;
+use crate::archive::{EventArchive, PostgresArchive, SqliteArchive};
 use crate::changes::{ChangeStream, InProcessChanges, RedisChanges};
 use crate::error::{ReadSideError, StoreError};
 use crate::feed::{AppendNotifier, EventFeed, PostgresFeed, SqliteFeed};
@@ -24,6 +25,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Everything the read side reads from and writes to.
 pub(super) struct Stores {
     pub feed: Arc<dyn EventFeed>,
+    /// The same event store, read per meetup.
+    pub archive: Arc<dyn EventArchive>,
     pub notifier: AppendNotifier,
     pub leadership: Leadership,
     pub model: Arc<dyn ReadModelStore>,
@@ -49,16 +52,27 @@ async fn open_sqlite(
         .map_err(|e| StoreError::from_sqlx(store, e).into())
 }
 
+/// What reads the event store.
+struct EventSide {
+    feed: Arc<dyn EventFeed>,
+    archive: Arc<dyn EventArchive>,
+    notifier: AppendNotifier,
+    leadership: Leadership,
+    /// The SQLite pool, which the embedded read model shares.
+    sqlite: Option<SqlitePool>,
+}
+
 /// Opens the stores `config` names. Server pools connect lazily; the
 /// read-model migrations are the caller's to apply.
 pub(super) async fn open(config: &ReadSideConfig) -> Result<Stores, ReadSideError> {
     let max_connections = config.max_connections.max(1);
-    let (feed, notifier, leadership, event_sqlite): (
-        Arc<dyn EventFeed>,
-        AppendNotifier,
-        Leadership,
-        Option<SqlitePool>,
-    ) = match DatabaseKind::of_url(&config.event_store_url) {
+    let EventSide {
+        feed,
+        archive,
+        notifier,
+        leadership,
+        sqlite: event_sqlite,
+    } = match DatabaseKind::of_url(&config.event_store_url) {
         Some(DatabaseKind::Postgres) => {
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
@@ -66,20 +80,28 @@ pub(super) async fn open(config: &ReadSideConfig) -> Result<Stores, ReadSideErro
                 .connect_lazy(&config.event_store_url)
                 .map_err(|e| ReadSideError::Config(format!("invalid Postgres URL: {e}")))?;
             let options = Box::new(pool.connect_options().as_ref().clone());
+            let archive = Arc::new(PostgresArchive::new(pool.clone()));
             let feed = PostgresFeed::new(pool);
             let notifier = feed.notifier();
-            (
-                Arc::new(feed),
+            EventSide {
+                feed: Arc::new(feed),
+                archive,
                 notifier,
-                Leadership::Postgres(options),
-                None,
-            )
+                leadership: Leadership::Postgres(options),
+                sqlite: None,
+            }
         }
         Some(DatabaseKind::Sqlite) => {
             let pool = open_sqlite(&config.event_store_url, "event store", max_connections).await?;
             let feed = SqliteFeed::new(pool.clone());
             let notifier = feed.notifier();
-            (Arc::new(feed), notifier, Leadership::InProcess, Some(pool))
+            EventSide {
+                feed: Arc::new(feed),
+                archive: Arc::new(SqliteArchive::new(pool.clone())),
+                notifier,
+                leadership: Leadership::InProcess,
+                sqlite: Some(pool),
+            }
         }
         Some(DatabaseKind::MySql) | None => {
             return Err(ReadSideError::Config(format!(
@@ -141,6 +163,7 @@ pub(super) async fn open(config: &ReadSideConfig) -> Result<Stores, ReadSideErro
     };
     Ok(Stores {
         feed,
+        archive,
         notifier,
         leadership,
         model,

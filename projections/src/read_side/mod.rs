@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::archive::EventArchive;
 use crate::changes::ChangeStream;
 use crate::error::{ReadSideError, StoreError};
 use crate::feed::{AppendNotifier, EventFeed};
@@ -88,9 +89,11 @@ impl fmt::Debug for ReadSideConfig {
 /// The read side: feed, read model, leaderboard, workers' status.
 pub struct ReadSide {
     feed: Arc<dyn EventFeed>,
+    archive: Arc<dyn EventArchive>,
     notifier: AppendNotifier,
     model: Arc<dyn ReadModelStore>,
     leaderboard: Arc<dyn LeaderboardStore>,
+    leaderboard_persists: bool,
     leadership: Leadership,
     settings: WorkerSettings,
     board: StatusBoard,
@@ -170,9 +173,11 @@ impl ReadSide {
         ];
         Ok(Self {
             feed: stores.feed,
+            archive: stores.archive,
             notifier: stores.notifier,
             model: stores.model,
             leaderboard: stores.leaderboard,
+            leaderboard_persists: stores.leaderboard_persists,
             leadership: stores.leadership,
             settings: config.worker,
             board: StatusBoard::default(),
@@ -201,6 +206,28 @@ impl ReadSide {
     /// (beyond a wait for a position it was asked for).
     pub fn queries(&self) -> Arc<dyn ReadQueries> {
         self.bounded.clone()
+    }
+
+    /// The event store read per meetup (audit and export).
+    pub fn archive(&self) -> Arc<dyn EventArchive> {
+        self.archive.clone()
+    }
+
+    /// The event store in feed order (verification).
+    pub fn feed(&self) -> Arc<dyn EventFeed> {
+        self.feed.clone()
+    }
+
+    /// The read model itself (audit: chain links and verification).
+    pub fn read_model(&self) -> Arc<dyn ReadModelStore> {
+        self.model.clone()
+    }
+
+    /// The leaderboard store when it persists beyond this process (Redis);
+    /// `None` for the in-memory one, which each serving process keeps for
+    /// itself.
+    pub fn stored_leaderboard(&self) -> Option<Arc<dyn LeaderboardStore>> {
+        self.leaderboard_persists.then(|| self.leaderboard.clone())
     }
 
     /// The change stream the read-model projection publishes to (for the

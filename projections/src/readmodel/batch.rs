@@ -26,11 +26,11 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use qicoo_domain::{MeetupId, ParticipantId, QuestionId, VoteEvent};
 
-use super::projection::minute_of;
 use super::sql::{placeholders, SqlTx, Value};
 use super::{sql_err, SqlReadModel};
 use crate::error::{ApplyError, StoreError};
 use crate::event::{DomainEvent, StoredEvent};
+use crate::transitions::minute_of;
 
 /// Rows per multi-row statement. At five values a row at most, statements
 /// stay far below the limits on bound values (SQLite 32,766, MySQL 65,535)

@@ -22,10 +22,13 @@ use crate::runner::Projection;
 use crate::views::{MeetupView, QuestionView};
 
 mod batch;
+mod chain;
 pub mod mysql;
 mod projection;
 mod reads;
 pub(crate) mod sql;
+
+pub use chain::{ChainHead, StoredLink};
 pub mod sqlite;
 #[cfg(test)]
 mod tests;
@@ -37,12 +40,14 @@ pub const READ_MODEL: &str = "read_model";
 
 /// The tables a replay rebuilds and swaps in together. The checkpoint table is
 /// one of them, so data and checkpoint always match.
-pub(crate) const TABLES: [&str; 6] = [
+pub(crate) const TABLES: [&str; 8] = [
     "meetups",
     "questions",
     "votes",
     "activity",
     "activity_participants",
+    "event_links",
+    "chain_heads",
     "projection_checkpoints",
 ];
 
@@ -145,6 +150,24 @@ pub trait ReadModelStore: Projection {
 
     /// The meetup a question belongs to, whatever its status.
     async fn question_meetup(&self, id: QuestionId) -> Result<Option<MeetupId>, StoreError>;
+
+    /// Every meetup's id, in id order.
+    async fn meetup_ids(&self) -> Result<Vec<MeetupId>, StoreError>;
+
+    /// A meetup's newest hash-chain link.
+    async fn chain_head(&self, meetup: MeetupId) -> Result<Option<ChainHead>, StoreError>;
+
+    /// The stored links of a meetup's events after `after_position`, in
+    /// position order, at most `limit`.
+    async fn chain_links(
+        &self,
+        meetup: MeetupId,
+        after_position: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredLink>, StoreError>;
+
+    /// The stored links of the events at `positions` (those chained).
+    async fn links_at(&self, positions: &[i64]) -> Result<Vec<StoredLink>, StoreError>;
 
     /// The same database, but the fresh tables a rebuild writes.
     fn fresh(&self) -> Arc<dyn ReadModelStore>;
@@ -284,6 +307,27 @@ impl ReadModelStore for SqlReadModel {
 
     async fn question_meetup(&self, id: QuestionId) -> Result<Option<MeetupId>, StoreError> {
         self.read_question_meetup(id).await
+    }
+
+    async fn meetup_ids(&self) -> Result<Vec<MeetupId>, StoreError> {
+        self.read_meetup_ids().await
+    }
+
+    async fn chain_head(&self, meetup: MeetupId) -> Result<Option<ChainHead>, StoreError> {
+        self.read_chain_head(meetup).await
+    }
+
+    async fn chain_links(
+        &self,
+        meetup: MeetupId,
+        after_position: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredLink>, StoreError> {
+        self.read_chain_links(meetup, after_position, limit).await
+    }
+
+    async fn links_at(&self, positions: &[i64]) -> Result<Vec<StoredLink>, StoreError> {
+        self.read_links_at(positions).await
     }
 
     fn fresh(&self) -> Arc<dyn ReadModelStore> {

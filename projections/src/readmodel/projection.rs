@@ -6,8 +6,8 @@
 //! [`batch`]: super::batch
 
 use async_trait::async_trait;
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use qicoo_domain::{MeetupEvent, ParticipantId, QuestionEvent, QuestionStatus, VoteEvent};
+use chrono::{DateTime, Utc};
+use qicoo_domain::{MeetupEvent, ParticipantId, QuestionEvent, VoteEvent};
 
 use super::batch;
 use super::sql::{SqlTx, Value};
@@ -15,6 +15,9 @@ use super::{sql_err, SqlReadModel, READ_MODEL};
 use crate::error::{ApplyError, StoreError};
 use crate::event::{Checkpoint, DomainEvent, StoredEvent};
 use crate::runner::Projection;
+use crate::transitions::{
+    meetup_change, minute_of, posted_status, question_change, CREATED_QA_OPEN,
+};
 
 impl SqlReadModel {
     /// Writes `next` if the stored checkpoint is still `expected`.
@@ -115,7 +118,7 @@ impl SqlReadModel {
                         id.to_string().into(),
                         code.as_str().into(),
                         title.as_str().into(),
-                        true.into(),
+                        CREATED_QA_OPEN.into(),
                         (*moderated).into(),
                         false.into(),
                         at.into(),
@@ -157,11 +160,7 @@ impl SqlReadModel {
                     pending,
                 },
             ) => {
-                let status = if *pending {
-                    QuestionStatus::Pending
-                } else {
-                    QuestionStatus::Published
-                };
+                let status = posted_status(*pending);
                 tx.execute(
                     &format!(
                         "INSERT INTO {} (id, meetup_id, author_id, text, author_name, status,
@@ -343,45 +342,34 @@ impl SqlReadModel {
     }
 }
 
-/// The start of the minute `at` falls in.
-pub(crate) fn minute_of(at: DateTime<Utc>) -> DateTime<Utc> {
-    TimeDelta::try_minutes(1)
-        .and_then(|m| at.duration_trunc(m).ok())
-        .unwrap_or(at)
-}
-
 /// The column a meetup event changes (none for its creation).
 fn meetup_column(change: &MeetupEvent) -> Option<(&'static str, Value)> {
-    Some(match change {
-        MeetupEvent::MeetupCreated { .. } => return None,
-        MeetupEvent::MeetupRenamed { title } => ("title", title.as_str().into()),
-        MeetupEvent::QaOpened => ("qa_open", true.into()),
-        MeetupEvent::QaClosed => ("qa_open", false.into()),
-        MeetupEvent::ModerationEnabled => ("moderated", true.into()),
-        MeetupEvent::ModerationDisabled => ("moderated", false.into()),
-        MeetupEvent::MeetupArchived => ("archived", true.into()),
-    })
+    let c = meetup_change(change);
+    c.title
+        .map(|t| ("title", t.into()))
+        .or(c.qa_open.map(|v| ("qa_open", v.into())))
+        .or(c.moderated.map(|v| ("moderated", v.into())))
+        .or(c.archived.map(|v| ("archived", v.into())))
 }
 
 /// The columns a question event changes besides its timestamps (none for
 /// its posting).
 fn question_columns(change: &QuestionEvent) -> Vec<(&'static str, Value)> {
-    let status = |s: QuestionStatus| ("status", Value::from(s.as_str()));
-    match change {
-        QuestionEvent::QuestionPosted { .. } => vec![],
-        QuestionEvent::QuestionEdited { text } => vec![("text", text.as_str().into())],
-        QuestionEvent::QuestionWithdrawn => vec![status(QuestionStatus::Withdrawn)],
-        QuestionEvent::QuestionApproved => vec![status(QuestionStatus::Published)],
-        QuestionEvent::QuestionRejected => vec![status(QuestionStatus::Rejected)],
-        QuestionEvent::QuestionAnswered => vec![("answered", true.into())],
-        QuestionEvent::QuestionReopened => vec![("answered", false.into())],
-        QuestionEvent::QuestionHighlighted => vec![("highlighted", true.into())],
-        QuestionEvent::QuestionUnhighlighted => vec![("highlighted", false.into())],
-        QuestionEvent::QuestionRemoved { .. } => vec![
-            status(QuestionStatus::Removed),
-            ("highlighted", false.into()),
-        ],
+    let c = question_change(change);
+    let mut columns = Vec::new();
+    if let Some(status) = c.status {
+        columns.push(("status", Value::from(status.as_str())));
     }
+    if let Some(text) = c.text {
+        columns.push(("text", text.into()));
+    }
+    if let Some(answered) = c.answered {
+        columns.push(("answered", answered.into()));
+    }
+    if let Some(highlighted) = c.highlighted {
+        columns.push(("highlighted", highlighted.into()));
+    }
+    columns
 }
 
 #[async_trait]
@@ -419,6 +407,8 @@ impl Projection for SqlReadModel {
                 }
             }
         }
+        let stored: Vec<&StoredEvent> = events.iter().map(|(stored, _)| *stored).collect();
+        self.extend_chain(tx.as_mut(), &stored).await?;
         tx.commit().await.map_err(sql_err)?;
         Ok(())
     }

@@ -65,7 +65,7 @@ fn parse_status(text: &str) -> Result<QuestionStatus, StoreError> {
         .ok_or_else(|| bad_row(format!("unknown status {text:?}")))
 }
 
-fn parse_id<T: FromStr>(text: &str) -> Result<T, StoreError>
+pub(super) fn parse_id<T: FromStr>(text: &str) -> Result<T, StoreError>
 where
     T::Err: std::fmt::Display,
 {

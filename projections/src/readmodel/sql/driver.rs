@@ -91,17 +91,30 @@ where
     DB: SqlDb,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'q> i64: Encode<'q, DB> + Type<DB>,
-    for<'q> String: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
-    for<'q> bool: Encode<'q, DB> + Type<DB>,
-    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> Option<String>: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
 {
     async fn execute(&mut self, sql: &str, args: Vec<Value>) -> Result<u64, sqlx::Error> {
         let done = bind_all(sqlx::query::<DB>(sql), args)
             .execute(&mut *self.0)
             .await?;
         Ok(DB::rows_affected(&done))
+    }
+
+    async fn fetch(
+        &mut self,
+        sql: &str,
+        args: Vec<Value>,
+        kinds: &[Kind],
+    ) -> Result<Vec<Row>, sqlx::Error> {
+        let rows = bind_all(sqlx::query::<DB>(sql), args)
+            .fetch_all(&mut *self.0)
+            .await?;
+        rows.iter().map(|r| decode_row::<DB>(r, kinds)).collect()
     }
 
     async fn commit(self: Box<Self>) -> Result<(), sqlx::Error> {

@@ -176,6 +176,25 @@ impl Dialect {
     }
 
     /// Adds the given counts to a minute of activity, creating it if needed.
+    /// Inserts or replaces `rows` chain heads (meetup_id, position, link,
+    /// events).
+    pub(crate) fn upsert_chain_heads(self, table: &str, rows: usize) -> String {
+        let insert = format!(
+            "INSERT INTO {table} (meetup_id, position, link, events) VALUES {}",
+            placeholders(rows, 4)
+        );
+        match self {
+            Self::Sqlite => format!(
+                "{insert} ON CONFLICT (meetup_id) DO UPDATE SET
+                   position = excluded.position, link = excluded.link, events = excluded.events"
+            ),
+            Self::MySql => format!(
+                "{insert} ON DUPLICATE KEY UPDATE
+                   position = VALUES(position), link = VALUES(link), events = VALUES(events)"
+            ),
+        }
+    }
+
     pub(crate) fn add_activity(self, table: &str) -> String {
         self.add_activity_rows(table, 1)
     }
@@ -217,6 +236,13 @@ pub(crate) fn placeholders(rows: usize, width: usize) -> String {
 pub(crate) trait SqlTx: Send {
     /// Runs a statement; returns the number of rows it matched.
     async fn execute(&mut self, sql: &str, args: Vec<Value>) -> Result<u64, sqlx::Error>;
+    /// Runs a query inside the transaction; decodes its columns as `kinds`.
+    async fn fetch(
+        &mut self,
+        sql: &str,
+        args: Vec<Value>,
+        kinds: &[Kind],
+    ) -> Result<Vec<Row>, sqlx::Error>;
     async fn commit(self: Box<Self>) -> Result<(), sqlx::Error>;
     async fn rollback(self: Box<Self>) -> Result<(), sqlx::Error>;
 }
