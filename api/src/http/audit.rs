@@ -389,7 +389,8 @@ pub(crate) async fn state_as_of(
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct ChangesParams {
-    /// The first instant: an RFC 3339 time or a position.
+    /// The first instant: an RFC 3339 time or a position (default: before
+    /// the meetup was created).
     from: Option<String>,
     /// The second instant (default: now).
     to: Option<String>,
@@ -423,8 +424,7 @@ pub(crate) async fn changes(
 ) -> Result<axum::Json<Changes>, ApiError> {
     let meetup: MeetupId = parse_id(&id, "No such meetup.")?;
     require_organizer(&state, &credential, meetup).await?;
-    let from = parse_instant("from", params.from.as_deref())?
-        .ok_or_else(|| field_error("from", "is required"))?;
+    let from = parse_instant("from", params.from.as_deref())?.unwrap_or(Instant::Position(0));
     let to = parse_instant("to", params.to.as_deref())?;
     let archive = state.read_side.archive();
     let from = as_of::resolve(archive.as_ref(), meetup, Some(from))

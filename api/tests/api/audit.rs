@@ -621,3 +621,100 @@ async fn audit_needs_the_meetups_organizer_key(app: &TestApp) {
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
 both!(audit_needs_the_meetups_organizer_key);
+
+/// The position of the first event of `event_type` whose data names `id`.
+async fn position_of(app: &TestApp, m: &TestMeetup, event_type: &str, pick: impl Fn(&Value) -> bool) -> i64 {
+    all_pages(app, &format!("/meetups/{}/history?type={event_type}", m.id), &m.key)
+        .await
+        .iter()
+        .find(|e| pick(e))
+        .and_then(|e| e["position"].as_i64())
+        .expect("the event")
+}
+
+async fn verify_names_an_altered_and_a_deleted_event(app: &TestApp) {
+    use crate::support::SqlArg::Int;
+    let s = run_script(app).await;
+    let m = &s.meetup;
+    let scaled = app.store_argv().iter().any(|a| a == "--redis-url");
+    let (ok, out, err) = app.run_cli(&["verify"]).await;
+    assert!(ok, "a clean store verifies: {out}{err}");
+    assert!(out.contains("the hash chain match the events"), "{out}");
+    assert_eq!(out.contains("the leaderboard,"), scaled, "{out}");
+    let (ok, out, err) = app.run_cli(&["verify", "--meetup", &m.code]).await;
+    assert!(ok, "one meetup by its code: {out}{err}");
+
+    // Alter the text of a posted question after the fact.
+    let posted = position_of(app, m, "QuestionPosted", |e| {
+        e["data"]["QuestionPosted"]["id"] == json!(s.q1)
+    })
+    .await;
+    let altered = app
+        .store_execute(
+            "UPDATE events SET payload = replace(payload::text, 'Why Rust?', 'Why Go?')::json
+             WHERE global_position = $1",
+            "UPDATE events SET payload = replace(payload, 'Why Rust?', 'Why Go?')
+             WHERE global_position = ?1",
+            &[Int(posted)],
+        )
+        .await;
+    assert_eq!(altered, 1);
+    let (ok, out, err) = app.run_cli(&["verify"]).await;
+    assert!(!ok, "an altered event fails verification: {out}");
+    assert!(
+        err.contains(&format!("event at position {posted}")) && err.contains("altered"),
+        "names the event: {err}"
+    );
+    let (ok, _, err) = app.run_cli(&["verify", "--meetup", &m.id]).await;
+    assert!(!ok && err.contains(&format!("event at position {posted}")), "{err}");
+    // Put it back: clean again.
+    app.store_execute(
+        "UPDATE events SET payload = replace(payload::text, 'Why Go?', 'Why Rust?')::json
+         WHERE global_position = $1",
+        "UPDATE events SET payload = replace(payload, 'Why Go?', 'Why Rust?')
+         WHERE global_position = ?1",
+        &[Int(posted)],
+    )
+    .await;
+    let (ok, out, err) = app.run_cli(&["verify"]).await;
+    assert!(ok, "restored: {out}{err}");
+
+    // Delete a like from the middle of the history.
+    let like = position_of(app, m, "VoteCast", |e| {
+        e["data"]["VoteCast"]["question_id"] == json!(s.q2)
+    })
+    .await;
+    let deleted = app
+        .store_execute(
+            "DELETE FROM events WHERE global_position = $1",
+            "DELETE FROM events WHERE global_position = ?1",
+            &[Int(like)],
+        )
+        .await;
+    assert_eq!(deleted, 1);
+    let (ok, out, err) = app.run_cli(&["verify"]).await;
+    assert!(!ok, "a deleted event fails verification: {out}");
+    assert!(
+        err.contains(&format!("event at position {like}")) && err.contains("deleted"),
+        "names the deleted event: {err}"
+    );
+}
+both!(verify_names_an_altered_and_a_deleted_event);
+
+async fn verify_finds_a_read_model_that_drifted_from_the_events(app: &TestApp) {
+    let s = run_script(app).await;
+    let changed = app
+        .read_model_execute(&format!(
+            "UPDATE questions SET likes = likes + 5 WHERE id = '{}'",
+            s.q2
+        ))
+        .await;
+    assert_eq!(changed, 1);
+    let (ok, out, err) = app.run_cli(&["verify"]).await;
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains(&format!("question {}", s.q2)) && err.contains("likes"),
+        "names the question and the field: {err}"
+    );
+}
+both!(verify_finds_a_read_model_that_drifted_from_the_events);

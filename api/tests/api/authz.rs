@@ -8,9 +8,8 @@
 //! The operations come from `GET /api/v1/openapi.json` itself, so a route added
 //! to the API without a row here fails the matrix. The WebSocket route is
 //! opened as a real WebSocket (101), since a plain GET only says the upgrade is
-//! missing. Audit and export routes (history, changes, export) are not in the
-//! document yet: once they are, they need their rows here, and their
-//! non-organizer cells must be refused.
+//! missing. The audit routes (history, changes, export) answer the organizer
+//! only; the state as of an instant is a read like the lists.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -185,6 +184,10 @@ fn rows() -> Vec<Row> {
         },
         row("get", "/api/v1/meetups/{id}/questions", Meetup, READ),
         row("get", "/api/v1/meetups/{id}/leaderboard", Meetup, READ),
+        row("get", "/api/v1/meetups/{id}/state", Meetup, READ),
+        row("get", "/api/v1/meetups/{id}/history", Meetup, ORGANIZER),
+        row("get", "/api/v1/meetups/{id}/changes", Meetup, ORGANIZER),
+        row("get", "/api/v1/questions/{id}/history", Published, ORGANIZER),
         // The stream needs no credential and reads none from the handshake.
         row("get", "/api/v1/meetups/{id}/live", Meetup, [101; 8]),
         row("get", "/api/v1/questions/{id}", Published, READ),

@@ -444,6 +444,43 @@ impl TestApp {
         }
     }
 
+    /// Runs a SQL statement against the read model (the embedded file, or
+    /// MariaDB when scaled out).
+    pub async fn read_model_execute(&self, sql: &str) -> u64 {
+        match &self.services {
+            Some(services) => {
+                let pool = sqlx::MySqlPool::connect(&services.mysql.url)
+                    .await
+                    .expect("connects to the read model");
+                let done = sqlx::query(sql).execute(&pool).await.expect("statement");
+                pool.close().await;
+                done.rows_affected()
+            }
+            None => self.store_execute(sql, sql, &[]).await,
+        }
+    }
+
+    /// Runs `qicoo <args…>` against this app's stores; returns whether it
+    /// succeeded, and what it printed on standard output and error.
+    pub async fn run_cli(&self, args: &[&str]) -> (bool, String, String) {
+        let mut argv: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        argv.extend(self.store_argv());
+        let output = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_qicoo"))
+                .args(&argv)
+                .env("RUST_LOG", "warn")
+                .output()
+        })
+        .await
+        .expect("joins")
+        .expect("qicoo runs");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
     /// The live stream's URL for a meetup.
     pub fn live_url(&self, meetup: &str, query: &str) -> String {
         format!(
