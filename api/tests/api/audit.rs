@@ -623,13 +623,22 @@ async fn audit_needs_the_meetups_organizer_key(app: &TestApp) {
 both!(audit_needs_the_meetups_organizer_key);
 
 /// The position of the first event of `event_type` whose data names `id`.
-async fn position_of(app: &TestApp, m: &TestMeetup, event_type: &str, pick: impl Fn(&Value) -> bool) -> i64 {
-    all_pages(app, &format!("/meetups/{}/history?type={event_type}", m.id), &m.key)
-        .await
-        .iter()
-        .find(|e| pick(e))
-        .and_then(|e| e["position"].as_i64())
-        .expect("the event")
+async fn position_of(
+    app: &TestApp,
+    m: &TestMeetup,
+    event_type: &str,
+    pick: impl Fn(&Value) -> bool,
+) -> i64 {
+    all_pages(
+        app,
+        &format!("/meetups/{}/history?type={event_type}", m.id),
+        &m.key,
+    )
+    .await
+    .iter()
+    .find(|e| pick(e))
+    .and_then(|e| e["position"].as_i64())
+    .expect("the event")
 }
 
 async fn verify_names_an_altered_and_a_deleted_event(app: &TestApp) {
@@ -666,7 +675,10 @@ async fn verify_names_an_altered_and_a_deleted_event(app: &TestApp) {
         "names the event: {err}"
     );
     let (ok, _, err) = app.run_cli(&["verify", "--meetup", &m.id]).await;
-    assert!(!ok && err.contains(&format!("event at position {posted}")), "{err}");
+    assert!(
+        !ok && err.contains(&format!("event at position {posted}")),
+        "{err}"
+    );
     // Put it back: clean again.
     app.store_execute(
         "UPDATE events SET payload = replace(payload::text, 'Why Go?', 'Why Rust?')::json

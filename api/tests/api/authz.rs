@@ -187,7 +187,12 @@ fn rows() -> Vec<Row> {
         row("get", "/api/v1/meetups/{id}/state", Meetup, READ),
         row("get", "/api/v1/meetups/{id}/history", Meetup, ORGANIZER),
         row("get", "/api/v1/meetups/{id}/changes", Meetup, ORGANIZER),
-        row("get", "/api/v1/questions/{id}/history", Published, ORGANIZER),
+        row(
+            "get",
+            "/api/v1/questions/{id}/history",
+            Published,
+            ORGANIZER,
+        ),
         // The stream needs no credential and reads none from the handshake.
         row("get", "/api/v1/meetups/{id}/live", Meetup, [101; 8]),
         row("get", "/api/v1/questions/{id}", Published, READ),
