@@ -219,6 +219,8 @@ impl<W: Write> CsvZipWriter<W> {
         if self.options.bom {
             self.zip.write_all(BOM)?;
         }
+        // A fresh encoder: each file checks its own record lengths.
+        self.encoder = Encoder::new();
         self.encoder.header(columns(table))?;
         self.encoder.drain_into(&mut self.zip)?;
         self.begun.push(table);

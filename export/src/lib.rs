@@ -14,19 +14,19 @@
 pub mod cells;
 mod csv_out;
 mod error;
-
+pub mod i18n;
 mod json;
 mod jsonl;
-
+mod report;
 mod spool;
 mod xlsx;
 
 pub use cells::{summary_rows, Cell, Column, Kind, Row, SummaryQuestion, SummaryRow};
 pub use csv_out::{CsvOptions, CsvWriter, CsvZipWriter, BOM, HEADER_ENTRY};
 pub use error::{Error, Result};
-
+pub use i18n::Lang;
 pub use jsonl::{JsonLinesWriter, HEADER_TABLE};
-
+pub use report::{write_report, ReportData, ReportOptions};
 pub use xlsx::XlsxWriter;
 
 pub use qicoo_projections::audit::tables::{
