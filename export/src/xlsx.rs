@@ -458,11 +458,104 @@ fn display_width(cell: &Cell<'_>) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use std::io::{Cursor, Read};
+
+    use calamine::{open_workbook_from_rs, Data, Reader, Xlsx};
+    use chrono::DateTime;
+    use qicoo_projections::audit::tables::{VoteAction, VoteRow};
+
     use super::*;
 
     #[test]
     fn the_unix_epoch_is_excel_day_25569() {
         assert_eq!(excel_serial(0), 25_569.0);
         assert_eq!(excel_serial(86_400 / 2), 25_569.5);
+    }
+
+    fn header() -> ExportHeader {
+        ExportHeader {
+            meetup_id: "m".into(),
+            code: "C".into(),
+            title: "T".into(),
+            position: 0,
+            chain_head: "0".repeat(64),
+            as_of: None,
+        }
+    }
+
+    fn vote(i: i64) -> VoteRow {
+        VoteRow {
+            position: i,
+            question_id: "q".into(),
+            participant: format!("p-{i}"),
+            at: DateTime::from_timestamp(1_796_674_503 + i, 0).unwrap_or_default(),
+            action: VoteAction::Cast,
+        }
+    }
+
+    #[test]
+    fn a_long_table_gets_a_filter_instead_of_a_table_and_continues_on_further_sheets() {
+        let mut w = XlsxWriter::new(&header()).expect("a workbook");
+        // Small limits stand in for Excel's: 3 rows make a Table, 4 fill a sheet.
+        w.table_row_limit = 3;
+        w.sheet_rows = 4;
+        w.begin_table(Table::Votes).expect("begun");
+        for i in 1..=10 {
+            w.write_row(&vote(i)).expect("written");
+        }
+        let bytes = w.finish(Vec::new()).expect("saved");
+
+        let mut wb: Xlsx<_> = open_workbook_from_rs(Cursor::new(bytes.clone())).expect("opens");
+        assert_eq!(
+            wb.sheet_names(),
+            ["About", "Votes", "Votes (2)", "Votes (3)"]
+        );
+        let mut positions = Vec::new();
+        for name in ["Votes", "Votes (2)", "Votes (3)"] {
+            let range = wb.worksheet_range(name).expect("a sheet");
+            let mut rows = range.rows();
+            assert_eq!(
+                rows.next().map(|r| r[0].clone()),
+                Some(Data::String("position".into()))
+            );
+            positions.extend(rows.map(|r| r[0].clone()));
+        }
+        let expected: Vec<Data> = (1..=10).map(|i| Data::Float(i as f64)).collect();
+        assert_eq!(positions, expected);
+
+        let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).expect("a zip");
+        assert!(
+            archive.by_name("xl/tables/table1.xml").is_err(),
+            "no Excel Table"
+        );
+        let mut sheet = String::new();
+        archive
+            .by_name("xl/worksheets/sheet2.xml")
+            .expect("the first votes sheet")
+            .read_to_string(&mut sheet)
+            .expect("text");
+        assert!(sheet.contains(r#"<autoFilter ref="A1:E5"/>"#), "{sheet}");
+        assert!(sheet.contains(r#"state="frozen""#));
+    }
+
+    #[test]
+    fn rows_of_another_table_or_before_any_table_are_refused() {
+        let mut w = XlsxWriter::new(&header()).expect("a workbook");
+        assert!(matches!(
+            w.write_row(&vote(1)),
+            Err(Error::NoTable(Table::Votes))
+        ));
+        w.begin_table(Table::Questions).expect("begun");
+        assert!(matches!(
+            w.write_row(&vote(1)),
+            Err(Error::WrongTable {
+                expected: Table::Questions,
+                got: Table::Votes
+            })
+        ));
+        assert!(matches!(
+            w.begin_table(Table::Questions),
+            Err(Error::TableRepeated(Table::Questions))
+        ));
     }
 }
