@@ -67,7 +67,7 @@ pub(crate) struct Text {
     /// `{n}` most-liked published questions.
     pub likes_note: &'static str,
     pub time_to_answer_heading: &'static str,
-    pub minutes: &'static str,
+    pub minutes_axis: &'static str,
     pub question_count: &'static str,
     pub questions_heading: &'static str,
     pub questions_order: &'static str,
@@ -91,6 +91,8 @@ pub(crate) struct Text {
     pub removed: &'static str,
     pub hours_minutes: &'static str,
     pub minutes_seconds: &'static str,
+    /// Whole minutes, `{m}`.
+    pub minutes: &'static str,
     pub seconds: &'static str,
 }
 
@@ -112,6 +114,8 @@ impl Text {
         let (h, m, sec) = (s / 3600, s % 3600 / 60, s % 60);
         let pattern = if h > 0 {
             self.hours_minutes.replace("{h}", &h.to_string())
+        } else if m > 0 && sec == 0 {
+            self.minutes.replace("{m}", &m.to_string())
         } else if m > 0 {
             self.minutes_seconds.replace("{m}", &m.to_string())
         } else {
@@ -149,7 +153,7 @@ const EN: Text = Text {
     likes_heading: "Likes per question",
     likes_note: "The {n} most-liked published questions",
     time_to_answer_heading: "Time to answer",
-    minutes: "minutes",
+    minutes_axis: "minutes",
     question_count: "questions",
     questions_heading: "Questions",
     questions_order: "By likes, then by time posted",
@@ -173,6 +177,7 @@ const EN: Text = Text {
     removed: "removed",
     hours_minutes: "{h} h {m} min",
     minutes_seconds: "{m} min {s} s",
+    minutes: "{m} min",
     seconds: "{s} s",
 };
 
@@ -202,7 +207,7 @@ const JA: Text = Text {
     likes_heading: "質問ごとのいいね",
     likes_note: "いいねの多い公開中の質問 {n} 件",
     time_to_answer_heading: "回答までの時間",
-    minutes: "分",
+    minutes_axis: "分",
     question_count: "質問数",
     questions_heading: "質問一覧",
     questions_order: "いいねの多い順、同数は投稿順",
@@ -226,6 +231,7 @@ const JA: Text = Text {
     removed: "削除",
     hours_minutes: "{h}時間{m}分",
     minutes_seconds: "{m}分{s}秒",
+    minutes: "{m}分",
     seconds: "{s}秒",
 };
 
@@ -238,6 +244,8 @@ mod tests {
         assert_eq!(Lang::En.text().duration(252), "4 min 12 s");
         assert_eq!(Lang::En.text().duration(3900), "1 h 5 min");
         assert_eq!(Lang::En.text().duration(9), "9 s");
+        assert_eq!(Lang::En.text().duration(300), "5 min");
+        assert_eq!(Lang::Ja.text().duration(300), "5分");
         assert_eq!(Lang::Ja.text().duration(252), "4分12秒");
         assert_eq!(Lang::Ja.text().duration(3900), "1時間5分");
     }

@@ -89,7 +89,8 @@ table{width:100%;border-collapse:collapse}
 th,td{text-align:left;vertical-align:top;padding:.35rem .4rem;border-bottom:1px solid var(--line)}
 th{font-size:.85rem;color:var(--muted);font-weight:600}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
-td.text{white-space:pre-wrap;overflow-wrap:anywhere}
+td.text{white-space:pre-wrap;overflow-wrap:anywhere;width:45%}
+td.time{white-space:nowrap}
 .tag{display:inline-block;font-size:.75rem;border:1px solid var(--line);border-radius:4px;padding:0 .3rem;margin:.1rem .2rem 0 0;color:var(--muted)}
 .tag.answered{border-color:var(--s1);color:var(--s1)}
 .empty{color:var(--muted);font-style:italic}
@@ -311,7 +312,7 @@ fn questions_section(h: &mut String, ordered: &[&QuestionRow], offset: FixedOffs
         };
         let _ = writeln!(
             h,
-            "<tr id=\"q-{}\"><td class=\"num\">{}</td><td class=\"text\">{}</td><td>{}</td><td class=\"num likes\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr id=\"q-{}\"><td class=\"num\">{}</td><td class=\"text\">{}</td><td>{}</td><td class=\"num likes\">{}</td><td>{}</td><td class=\"time\">{}</td><td class=\"time\">{}</td></tr>",
             escape(&q.id),
             i + 1,
             escape(&q.text),

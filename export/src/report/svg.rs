@@ -49,7 +49,8 @@ pub(super) fn activity(
     let mut svg = open_svg(height, &t.per_minutes.replace("{n}", &bin.to_string()));
     y_grid(&mut svg, top, left, WIDTH - right, top_pad, plot_h);
 
-    let bar_w = (slot * 0.4).max(0.5);
+    let bar_w = (slot * 0.4).clamp(0.5, 28.0);
+    let inset = (slot - 2.0 * bar_w) / 2.0;
     let fmt = if span > 24 * 60 {
         "%m-%d %H:%M"
     } else {
@@ -64,14 +65,15 @@ pub(super) fn activity(
                 .into_iter()
                 .enumerate()
         {
-            if value == 0 {
+            // Likes withdrawn can outnumber likes cast in a bin: no bar then.
+            if value <= 0 {
                 continue;
             }
             let h = plot_h * value as f64 / top as f64;
             let _ = write!(
                 svg,
                 r#"<rect class="{class}" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}"><title>{} · {}: {}</title></rect>"#,
-                x + slot * 0.1 + bar_w * j as f64,
+                x + inset + bar_w * j as f64,
                 top_pad + plot_h - h,
                 bar_w,
                 h,
@@ -176,7 +178,7 @@ pub(super) fn time_to_answer(questions: &[QuestionRow], t: &Text) -> Option<Stri
             x + slot * 0.15,
             top_pad + plot_h - h,
             slot * 0.7,
-            escape(t.minutes),
+            escape(t.minutes_axis),
             escape(t.question_count),
             x + slot * 0.5,
             height - bottom + 16.0,
@@ -195,7 +197,7 @@ pub(super) fn time_to_answer(questions: &[QuestionRow], t: &Text) -> Option<Stri
         r#"<text class="tick" x="{:.1}" y="{:.1}">{}</text></svg>"#,
         left + plot_w / 2.0,
         height - 6.0,
-        escape(t.minutes)
+        escape(t.minutes_axis)
     );
     Some(svg)
 }
