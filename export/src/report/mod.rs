@@ -89,7 +89,7 @@ table{width:100%;border-collapse:collapse}
 th,td{text-align:left;vertical-align:top;padding:.35rem .4rem;border-bottom:1px solid var(--line)}
 th{font-size:.85rem;color:var(--muted);font-weight:600}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
-td.text{white-space:pre-wrap;overflow-wrap:anywhere;width:45%}
+td.text{white-space:pre-wrap;overflow-wrap:anywhere;min-width:16em}
 td.time{white-space:nowrap}
 .tag{display:inline-block;font-size:.75rem;border:1px solid var(--line);border-radius:4px;padding:0 .3rem;margin:.1rem .2rem 0 0;color:var(--muted)}
 .tag.answered{border-color:var(--s1);color:var(--s1)}
@@ -97,7 +97,7 @@ td.time{white-space:nowrap}
 @media print{
 body{max-width:none;padding:0;font-size:11pt}
 h2{break-after:avoid}
-section,.figure,svg.chart,tr{break-inside:avoid}
+section:not(#questions),.figure,svg.chart,tr{break-inside:avoid}
 thead{display:table-header-group}
 a{color:inherit;text-decoration:none}
 }
@@ -312,7 +312,7 @@ fn questions_section(h: &mut String, ordered: &[&QuestionRow], offset: FixedOffs
         };
         let _ = writeln!(
             h,
-            "<tr id=\"q-{}\"><td class=\"num\">{}</td><td class=\"text\">{}</td><td>{}</td><td class=\"num likes\">{}</td><td>{}</td><td class=\"time\">{}</td><td class=\"time\">{}</td></tr>",
+            "<tr id=\"q-{}\"><td class=\"num\">{}</td><td class=\"text\">{}</td><td>{}</td><td class=\"num likes\">{}</td><td>{}</td><td class=\"time\">{}</td><td>{}</td></tr>",
             escape(&q.id),
             i + 1,
             escape(&q.text),
