@@ -1,12 +1,18 @@
-//! The audit commands of the CLI: `qicoo verify` (and `qicoo export`), with
-//! a progress bar on a terminal.
+//! The audit commands of the CLI: `qicoo verify` and `qicoo export`, with a
+//! progress bar on a terminal.
+
+use std::io::Write as _;
+use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use qicoo_domain::MeetupId;
+use qicoo_projections::audit::as_of;
 use qicoo_projections::audit::verify::Verify;
+use qicoo_projections::audit::AuditError;
 use qicoo_projections::ReadSide;
 
-use crate::config::VerifyArgs;
+use crate::config::{ExportArgs, VerifyArgs};
+use crate::export::{self, ChunkSink, ExportRequest};
 use crate::serve::{open_read_side, StartError};
 
 /// A progress bar on standard error (drawn only on a terminal).
@@ -81,6 +87,125 @@ pub async fn verify(args: &VerifyArgs) -> Result<(), StartError> {
     println!(
         "verified {} events up to position {}: {} meetup(s), {} question(s); the read model, {}and the hash chain match the events",
         report.events, report.position, report.meetups, report.questions, leaderboard
+    );
+    Ok(())
+}
+
+/// Writes an export to a file (or standard output).
+struct FileSink(Box<dyn std::io::Write + Send>);
+
+#[async_trait::async_trait]
+impl ChunkSink for FileSink {
+    async fn send(&mut self, chunk: Vec<u8>) -> Result<(), AuditError> {
+        self.0
+            .write_all(&chunk)
+            .map_err(|e| AuditError::Write(e.to_string()))
+    }
+}
+
+fn invalid(e: crate::error::ApiError) -> StartError {
+    let detail = match &e {
+        crate::error::ApiError::Validation(fields) => fields
+            .iter()
+            .map(|(field, messages)| {
+                format!("--{}: {}", field.replace('_', "-"), messages.join("; "))
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        other => other.to_string(),
+    };
+    StartError::Invalid(detail)
+}
+
+/// `qicoo export`: writes the export, with a progress bar on a terminal. A
+/// file is written under a temporary name and renamed when complete, so a
+/// failed export never leaves a truncated file behind.
+pub async fn export(args: &ExportArgs) -> Result<(), StartError> {
+    let settings = crate::http::export::parse_settings(
+        Some(&args.format),
+        args.table.as_deref(),
+        Some(if args.bom { "true" } else { "false" }),
+        args.lang.as_deref(),
+        args.tz.as_deref(),
+    )
+    .map_err(invalid)?;
+    let instant =
+        crate::http::audit::parse_instant("as_of", args.as_of.as_deref()).map_err(invalid)?;
+    let read_side = open_read_side(&args.store, &args.leaderboard).await?;
+    let meetup = find_meetup(&read_side, &args.meetup).await?;
+    let archive = read_side.archive();
+    let upto = as_of::resolve(archive.as_ref(), meetup, instant).await?;
+    let request = ExportRequest {
+        meetup,
+        format: settings.format,
+        table: settings.table,
+        upto,
+        bom: settings.bom,
+        lang: settings.lang,
+        offset: settings.offset,
+    };
+    let events = archive
+        .count(meetup, upto)
+        .await
+        .map_err(AuditError::from)?;
+    let bar = progress_bar("export");
+    bar.set_length(events * request.passes());
+    let tick = bar.clone();
+    let mut progress = move || tick.inc(1);
+    let prepared = export::prepare(archive.as_ref(), &request, &mut progress).await?;
+    let path = match &args.out {
+        Some(path) => path.clone(),
+        None => PathBuf::from(request.file_name(&prepared.header)),
+    };
+    let to_stdout = path.as_os_str() == "-";
+    let partial = path.with_extension("partial");
+    let output = |source| StartError::Output {
+        path: path.display().to_string(),
+        source,
+    };
+    let out: Box<dyn std::io::Write + Send> = if to_stdout {
+        Box::new(std::io::stdout())
+    } else {
+        Box::new(std::io::BufWriter::new(
+            std::fs::File::create(&partial).map_err(output)?,
+        ))
+    };
+    let mut sink = FileSink(out);
+    let written = export::write(
+        &prepared,
+        archive.as_ref(),
+        &request,
+        &mut sink,
+        &mut progress,
+    )
+    .await;
+    bar.finish_and_clear();
+    read_side.close().await;
+    let flushed = sink.0.flush();
+    drop(sink);
+    if let Err(e) = written
+        .map_err(StartError::from)
+        .and(flushed.map_err(output))
+    {
+        if !to_stdout {
+            let _ = std::fs::remove_file(&partial);
+        }
+        return Err(e);
+    }
+    if !to_stdout {
+        std::fs::rename(&partial, &path).map_err(output)?;
+    }
+    eprintln!(
+        "export: {} of meetup {} as of position {} (chain head {}){}",
+        request.media_type(),
+        prepared.header.code,
+        prepared.header.position,
+        prepared.header.chain_head,
+        if to_stdout {
+            String::new()
+        } else {
+            format!(" written to {}", path.display())
+        }
     );
     Ok(())
 }

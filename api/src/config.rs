@@ -35,6 +35,45 @@ pub enum Command {
     /// Replay the event store in memory and compare it with the read model,
     /// the hash chain and a stored leaderboard; exit non-zero on any difference.
     Verify(VerifyArgs),
+    /// Export a meetup: questions, votes, activity, moderation and summary as
+    /// CSV, JSON Lines or Excel, or the HTML report.
+    Export(ExportArgs),
+}
+
+/// Settings of `qicoo export`.
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub leaderboard: LeaderboardArgs,
+    /// The meetup: its id or join code.
+    #[arg(long)]
+    pub meetup: String,
+    /// `csv` (one table with --table, else every table in a zip), `jsonl`,
+    /// `xlsx` or `html` (the report).
+    #[arg(long, default_value = "csv")]
+    pub format: String,
+    /// One table: questions, votes, activity, moderation or summary.
+    #[arg(long)]
+    pub table: Option<String>,
+    /// The instant to export as of: an RFC 3339 time or a position (default:
+    /// now). The same position gives the same bytes.
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// CSV: start each file with a UTF-8 byte-order mark, for Excel.
+    #[arg(long)]
+    pub bom: bool,
+    /// The report's language: en or ja.
+    #[arg(long)]
+    pub lang: Option<String>,
+    /// The offset the report shows times in, e.g. +09:00.
+    #[arg(long)]
+    pub tz: Option<String>,
+    /// Where to write it (`-` for standard output). Default: a file named
+    /// after the meetup, table and position, in the current folder.
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
 }
 
 /// Settings of `qicoo verify`.

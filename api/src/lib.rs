@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod export;
 pub mod http;
 pub mod json;
 pub mod live;
@@ -33,6 +34,7 @@ pub async fn run(cli: Cli) -> Result<(), serve::StartError> {
         Some(config::Command::Migrate(args)) => serve::migrate(args).await,
         Some(config::Command::Replay(args)) => replay::replay(args).await,
         Some(config::Command::Verify(args)) => audit::verify(args).await,
+        Some(config::Command::Export(args)) => audit::export(args).await,
         Some(config::Command::Serve(_)) | None => serve::serve(cli.serve_args()).await,
     }
 }

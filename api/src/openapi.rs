@@ -18,7 +18,7 @@ use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
 
 use crate::error::{ApiError, Problem};
 use crate::http::views::QuestionBody;
-use crate::http::{audit, health, leaderboard, meetups, participants, questions, votes};
+use crate::http::{audit, export, health, leaderboard, meetups, participants, questions, votes};
 
 /// The security scheme of a participant token (`POST /api/v1/participants`).
 pub const PARTICIPANT_TOKEN: &str = "participant_token";
@@ -45,6 +45,7 @@ pub const ORGANIZER_KEY: &str = "organizer_key";
     audit::question_history,
     audit::state_as_of,
     audit::changes,
+    export::export,
     live_stream,
     document,
 ))]

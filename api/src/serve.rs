@@ -54,6 +54,14 @@ pub enum StartError {
     NoSuchMeetup(String),
     #[error("verification found {0} difference(s) between the events and the stores")]
     Differences(usize),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("cannot write {path}: {source}")]
+    Output {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Opens and migrates the event store.

@@ -8,6 +8,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub mod audit;
+pub mod export;
 pub mod health;
 pub mod leaderboard;
 pub mod meetups;
@@ -26,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .merge(votes::router())
         .merge(leaderboard::router())
         .merge(audit::router())
+        .merge(export::router())
         .merge(crate::live::router())
 }
 

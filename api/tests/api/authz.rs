@@ -187,6 +187,7 @@ fn rows() -> Vec<Row> {
         row("get", "/api/v1/meetups/{id}/state", Meetup, READ),
         row("get", "/api/v1/meetups/{id}/history", Meetup, ORGANIZER),
         row("get", "/api/v1/meetups/{id}/changes", Meetup, ORGANIZER),
+        row("get", "/api/v1/meetups/{id}/export", Meetup, ORGANIZER),
         row(
             "get",
             "/api/v1/questions/{id}/history",

@@ -9,6 +9,7 @@ mod authz;
 mod bench_smoke;
 mod concurrency;
 mod errors;
+mod export;
 mod flows;
 mod handover;
 mod live;
