@@ -6,12 +6,14 @@
 //! tiny numbers.
 
 pub mod api;
+pub mod export;
 pub mod fixture;
 pub mod flood;
 pub mod hot;
 pub mod likes;
 pub mod live;
 pub mod report;
+pub mod sections;
 pub mod smoke;
 pub mod soak;
 pub mod stats;

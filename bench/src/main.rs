@@ -57,6 +57,19 @@ enum Command {
     /// Writes (or replaces) the Soak section of BENCHMARKS.md from a soak's
     /// results.
     SoakReport(SoakReportArgs),
+    /// Writes (or replaces) the Export section of BENCHMARKS.md from what
+    /// `bench/run export` recorded.
+    ExportReport(ExportReportArgs),
+}
+
+#[derive(Debug, Args)]
+struct ExportReportArgs {
+    /// What `bench/run export` recorded (`export.json`).
+    #[arg(long)]
+    results: PathBuf,
+    /// The report whose Export section is written or replaced.
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    into: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -460,6 +473,14 @@ async fn run(cli: Cli) -> Result<()> {
             let section = soak::report::section(&run, &env, findings.as_deref());
             std::fs::write(&args.into, soak::report::splice(&document, &section))?;
             eprintln!("  wrote the Soak section of {}", args.into.display());
+            Ok(())
+        }
+        Command::ExportReport(args) => {
+            let results: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&args.results)?)?;
+            let document = std::fs::read_to_string(&args.into).unwrap_or_default();
+            std::fs::write(&args.into, qicoo_bench::export::splice(&document, &results))?;
+            eprintln!("  wrote the Export section of {}", args.into.display());
             Ok(())
         }
         Command::Report(args) => {
