@@ -8,6 +8,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod archive;
 mod changes;
 mod crash;
 mod feed;
