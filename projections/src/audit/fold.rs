@@ -492,3 +492,235 @@ fn question_action(event: &QuestionEvent) -> Option<&'static str> {
         QuestionEvent::QuestionRemoved { .. } => "remove",
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used)]
+
+    use std::collections::HashMap;
+
+    use chrono::{TimeDelta, TimeZone};
+    use qicoo_domain::{metadata, OrganizerKeyHash};
+
+    use super::*;
+    use crate::event::FeedPosition;
+
+    /// Applies events, one a minute from 20:00 UTC, to a fresh fold.
+    struct Script {
+        fold: MeetupFold,
+        meetup: MeetupId,
+        position: i64,
+        listed: Vec<Listed>,
+    }
+
+    impl Script {
+        fn new() -> Self {
+            let meetup = MeetupId::new();
+            let mut s = Self {
+                fold: MeetupFold::new(),
+                meetup,
+                position: 0,
+                listed: Vec::new(),
+            };
+            s.apply(
+                "organizer",
+                DomainEvent::Meetup(
+                    meetup,
+                    MeetupEvent::MeetupCreated {
+                        id: meetup,
+                        title: "Rust Tokyo".into(),
+                        code: "FOLD01".into(),
+                        moderated: false,
+                        organizer_key_hash: OrganizerKeyHash::new("hash"),
+                    },
+                ),
+            );
+            s
+        }
+
+        fn apply(&mut self, actor: &str, event: DomainEvent) {
+            self.position += 1;
+            let stored = StoredEvent {
+                feed: FeedPosition {
+                    transaction_id: 0,
+                    global_position: self.position,
+                },
+                aggregate_type: "Test".into(),
+                aggregate_id: "x".into(),
+                sequence: self.position,
+                event_type: "Test".into(),
+                payload: serde_json::Value::Null,
+                metadata: HashMap::from([
+                    (metadata::ACTOR.to_owned(), actor.to_owned()),
+                    (metadata::MEETUP_ID.to_owned(), self.meetup.to_string()),
+                ]),
+                recorded_at: Utc
+                    .with_ymd_and_hms(2026, 12, 7, 20, 0, 0)
+                    .single()
+                    .expect("time")
+                    + TimeDelta::minutes(self.position),
+            };
+            let listed = self.fold.apply(&stored, &event).expect("applies");
+            self.listed.push(listed);
+        }
+
+        fn post(&mut self, q: QuestionId, author: ParticipantId) {
+            let meetup = self.meetup;
+            self.apply(
+                "participant:x",
+                DomainEvent::Question(
+                    q,
+                    QuestionEvent::QuestionPosted {
+                        id: q,
+                        meetup_id: meetup,
+                        author,
+                        text: format!("Question {q}?"),
+                        author_name: None,
+                        pending: false,
+                    },
+                ),
+            );
+        }
+
+        fn like(&mut self, q: QuestionId, p: ParticipantId, cast: bool) {
+            let meetup = self.meetup;
+            let event = if cast {
+                VoteEvent::VoteCast {
+                    question_id: q,
+                    meetup_id: meetup,
+                    participant: p,
+                }
+            } else {
+                VoteEvent::VoteWithdrawn {
+                    question_id: q,
+                    meetup_id: meetup,
+                    participant: p,
+                }
+            };
+            self.apply("participant:x", DomainEvent::Vote(event));
+        }
+
+        fn organizer(&mut self, q: QuestionId, event: QuestionEvent) {
+            self.apply("organizer", DomainEvent::Question(q, event));
+        }
+    }
+
+    #[test]
+    fn summary_activity_and_time_to_answer() {
+        let mut s = Script::new();
+        let (q1, q2, q3) = (QuestionId::new(), QuestionId::new(), QuestionId::new());
+        let (a, b, c) = (
+            ParticipantId::new(),
+            ParticipantId::new(),
+            ParticipantId::new(),
+        );
+        s.post(q1, a); // 20:02
+        s.post(q2, a); // 20:03
+        s.post(q3, b); // 20:04
+        s.like(q2, c, true);
+        s.like(q2, b, true);
+        s.like(q1, c, true);
+        s.like(q1, c, false);
+        s.organizer(q1, QuestionEvent::QuestionAnswered); // 20:09, 7 min after posting
+        s.organizer(q2, QuestionEvent::QuestionAnswered); // 20:10, 7 min
+        s.organizer(q3, QuestionEvent::QuestionAnswered); // 20:11, 7 min
+        s.organizer(q3, QuestionEvent::QuestionReopened);
+        s.organizer(
+            q3,
+            QuestionEvent::QuestionRemoved {
+                reason: Some("spam".into()),
+            },
+        );
+
+        let summary = s.fold.summary();
+        assert_eq!(summary.participants, 3);
+        assert_eq!((summary.posters, summary.voters), (2, 2));
+        assert_eq!(summary.questions, 3);
+        assert_eq!(summary.likes, 2, "standing likes");
+        assert!((summary.posted_share - 2.0 / 3.0).abs() < 1e-9);
+        assert_eq!(summary.answered, 2);
+        assert_eq!(summary.median_time_to_answer_s, Some(420.0));
+        let top: Vec<(String, i64)> = summary
+            .top
+            .iter()
+            .map(|t| (t.id.clone(), t.likes))
+            .collect();
+        assert_eq!(top, vec![(q2.to_string(), 2), (q1.to_string(), 0)]);
+
+        let q3_row = s.fold.questions[&q3].row();
+        assert_eq!(
+            (q3_row.answered, q3_row.answered_at, q3_row.time_to_answer_s),
+            (false, None, None)
+        );
+        assert_eq!(q3_row.status, "removed");
+        assert_eq!(s.fold.questions[&q1].row().time_to_answer_s, Some(420));
+
+        let activity = s.fold.activity();
+        assert_eq!(
+            activity.len(),
+            6,
+            "one row per minute with a post or a cast"
+        );
+        assert_eq!(activity.iter().map(|m| m.questions).sum::<i64>(), 3);
+        assert_eq!(
+            activity.iter().map(|m| m.likes).sum::<i64>(),
+            3,
+            "casts, withdrawals aside"
+        );
+
+        let moderation: Vec<(&str, Option<String>)> = s
+            .listed
+            .iter()
+            .filter_map(|l| match l {
+                Listed::Moderation(m) => Some((m.action, m.reason.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            moderation,
+            vec![
+                ("answer", None),
+                ("answer", None),
+                ("answer", None),
+                ("reopen", None),
+                ("remove", Some("spam".into()))
+            ]
+        );
+        let votes = s
+            .listed
+            .iter()
+            .filter(|l| matches!(l, Listed::Vote(_)))
+            .count();
+        assert_eq!(votes, 4);
+    }
+
+    #[test]
+    fn an_event_that_does_not_fit_is_named_by_its_position() {
+        let mut s = Script::new();
+        let q = QuestionId::new();
+        s.post(q, ParticipantId::new());
+        let p = ParticipantId::new();
+        s.like(q, p, true);
+        let stored = StoredEvent {
+            feed: FeedPosition {
+                transaction_id: 0,
+                global_position: 99,
+            },
+            aggregate_type: "Vote".into(),
+            aggregate_id: "x".into(),
+            sequence: 2,
+            event_type: "VoteCast".into(),
+            payload: serde_json::Value::Null,
+            metadata: HashMap::new(),
+            recorded_at: Utc::now(),
+        };
+        let again = DomainEvent::Vote(VoteEvent::VoteCast {
+            question_id: q,
+            meetup_id: s.meetup,
+            participant: p,
+        });
+        let err = s.fold.apply(&stored, &again).expect_err("a second like");
+        assert_eq!(err.position, 99);
+        assert!(err.reason.contains("already likes"), "{}", err.reason);
+    }
+}
