@@ -12,7 +12,7 @@ use qicoo_projections::audit::AuditError;
 use qicoo_projections::ReadSide;
 
 use crate::config::{ExportArgs, VerifyArgs};
-use crate::export::{self, ChunkSink, ExportRequest};
+use crate::export::{self, ChunkSink};
 use crate::serve::{open_read_side, StartError};
 
 /// A progress bar on standard error (drawn only on a terminal).
@@ -135,15 +135,7 @@ pub async fn export(args: &ExportArgs) -> Result<(), StartError> {
     let meetup = find_meetup(&read_side, &args.meetup).await?;
     let archive = read_side.archive();
     let upto = as_of::resolve(archive.as_ref(), meetup, instant).await?;
-    let request = ExportRequest {
-        meetup,
-        format: settings.format,
-        table: settings.table,
-        upto,
-        bom: settings.bom,
-        lang: settings.lang,
-        offset: settings.offset,
-    };
+    let request = settings.request(meetup, upto);
     let events = archive
         .count(meetup, upto)
         .await

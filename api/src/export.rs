@@ -181,65 +181,36 @@ trait Tables {
     fn take(&mut self) -> Vec<u8>;
 }
 
-impl Tables for CsvWriter<Vec<u8>> {
-    fn begin(&mut self, _: Table) -> qicoo_export::Result<()> {
-        Ok(())
-    }
-    fn row<R: Row>(&mut self, row: &R) -> qicoo_export::Result<()> {
-        self.write_row(row)
-    }
-    fn summary(&mut self, summary: &qicoo_export::Summary) -> qicoo_export::Result<()> {
-        self.write_summary(summary)
-    }
-    fn take(&mut self) -> Vec<u8> {
-        std::mem::take(self.get_mut())
-    }
+/// `Tables` for a writer of `qicoo-export`: `begin` is its `begin_table`
+/// (or nothing, for a format without table boundaries), `take` drains its
+/// buffer (or nothing, for one that writes at the end).
+macro_rules! tables {
+    ($writer:ty, begin: $begin:expr, take: $take:expr) => {
+        impl Tables for $writer {
+            fn begin(&mut self, table: Table) -> qicoo_export::Result<()> {
+                $begin(self, table)
+            }
+            fn row<R: Row>(&mut self, row: &R) -> qicoo_export::Result<()> {
+                self.write_row(row)
+            }
+            fn summary(&mut self, summary: &qicoo_export::Summary) -> qicoo_export::Result<()> {
+                self.write_summary(summary)
+            }
+            fn take(&mut self) -> Vec<u8> {
+                $take(self)
+            }
+        }
+    };
 }
 
-impl Tables for CsvZipWriter<Vec<u8>> {
-    fn begin(&mut self, table: Table) -> qicoo_export::Result<()> {
-        self.begin_table(table)
-    }
-    fn row<R: Row>(&mut self, row: &R) -> qicoo_export::Result<()> {
-        self.write_row(row)
-    }
-    fn summary(&mut self, summary: &qicoo_export::Summary) -> qicoo_export::Result<()> {
-        self.write_summary(summary)
-    }
-    fn take(&mut self) -> Vec<u8> {
-        std::mem::take(self.get_mut())
-    }
+fn no_boundary<T>(_: &mut T, _: Table) -> qicoo_export::Result<()> {
+    Ok(())
 }
 
-impl Tables for JsonLinesWriter<Vec<u8>> {
-    fn begin(&mut self, _: Table) -> qicoo_export::Result<()> {
-        Ok(())
-    }
-    fn row<R: Row>(&mut self, row: &R) -> qicoo_export::Result<()> {
-        self.write_row(row)
-    }
-    fn summary(&mut self, summary: &qicoo_export::Summary) -> qicoo_export::Result<()> {
-        self.write_summary(summary)
-    }
-    fn take(&mut self) -> Vec<u8> {
-        std::mem::take(self.get_mut())
-    }
-}
-
-impl Tables for XlsxWriter {
-    fn begin(&mut self, table: Table) -> qicoo_export::Result<()> {
-        self.begin_table(table)
-    }
-    fn row<R: Row>(&mut self, row: &R) -> qicoo_export::Result<()> {
-        self.write_row(row)
-    }
-    fn summary(&mut self, summary: &qicoo_export::Summary) -> qicoo_export::Result<()> {
-        self.write_summary(summary)
-    }
-    fn take(&mut self) -> Vec<u8> {
-        Vec::new()
-    }
-}
+tables!(CsvWriter<Vec<u8>>, begin: no_boundary, take: |w: &mut CsvWriter<Vec<u8>>| std::mem::take(w.get_mut()));
+tables!(CsvZipWriter<Vec<u8>>, begin: CsvZipWriter::begin_table, take: |w: &mut CsvZipWriter<Vec<u8>>| std::mem::take(w.get_mut()));
+tables!(JsonLinesWriter<Vec<u8>>, begin: no_boundary, take: |w: &mut JsonLinesWriter<Vec<u8>>| std::mem::take(w.get_mut()));
+tables!(XlsxWriter, begin: XlsxWriter::begin_table, take: |_: &mut XlsxWriter| Vec::new());
 
 /// Hands on what `out` holds once it is a chunk's worth.
 async fn drain<T: Tables>(

@@ -1,6 +1,5 @@
 //! `qicoo replay`: rebuilds projections from position zero with a progress bar.
 
-use indicatif::{ProgressBar, ProgressStyle};
 use qicoo_projections::Replayed;
 use tokio_util::sync::CancellationToken;
 
@@ -12,14 +11,7 @@ pub async fn replay(args: &ReplayArgs) -> Result<(), StartError> {
     let store = open_event_store(&args.store).await?;
     store.close().await;
     let read_side = open_read_side(&args.store, &args.leaderboard).await?;
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix:>12} [{bar:40}] {pos}/{len} events  {per_sec}  ETA {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
+    let bar = crate::audit::progress_bar("");
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();
     tokio::spawn(async move {

@@ -58,6 +58,21 @@ pub struct Parsed {
     pub offset: FixedOffset,
 }
 
+impl Parsed {
+    /// The export of `meetup` up to `upto` with these settings.
+    pub fn request(&self, meetup: MeetupId, upto: i64) -> ExportRequest {
+        ExportRequest {
+            meetup,
+            format: self.format,
+            table: self.table,
+            upto,
+            bom: self.bom,
+            lang: self.lang,
+            offset: self.offset,
+        }
+    }
+}
+
 /// Parses the export's settings (shared with `qicoo export`).
 pub fn parse_settings(
     format: Option<&str>,
@@ -198,15 +213,7 @@ pub(crate) async fn export(
     let upto = as_of::resolve(archive.as_ref(), meetup, instant)
         .await
         .map_err(|e| ApiError::from_audit(e, "as_of"))?;
-    let request = ExportRequest {
-        meetup,
-        format: settings.format,
-        table: settings.table,
-        upto,
-        bom: settings.bom,
-        lang: settings.lang,
-        offset: settings.offset,
-    };
+    let request = settings.request(meetup, upto);
     let prepared = export::prepare(archive.as_ref(), &request, &mut || {})
         .await
         .map_err(|e| ApiError::from_audit(e, "as_of"))?;

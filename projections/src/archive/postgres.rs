@@ -10,7 +10,7 @@ use sqlx::PgPool;
 use super::{EventArchive, EventFilter};
 use crate::error::StoreError;
 use crate::event::StoredEvent;
-use crate::feed::postgres::{event_from_row, pg_err, INFLIGHT_TAG};
+use crate::feed::postgres::{event_from_row, lowest_announced, pg_err};
 
 /// Reads a Postgres event store per meetup.
 #[derive(Clone)]
@@ -48,18 +48,7 @@ impl EventArchive for PostgresArchive {
             .fetch_one(&self.pool)
             .await
             .map_err(pg_err)?;
-        let announced: Option<i64> = sqlx::query_scalar(
-            "SELECT min(((classid::bigint & 65535) << 32) | objid::bigint)
-             FROM pg_locks
-             WHERE locktype = 'advisory'
-               AND objsubid = 1
-               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-               AND classid::bigint >> 16 = $1",
-        )
-        .bind(INFLIGHT_TAG)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(pg_err)?;
+        let announced = lowest_announced(&self.pool).await?;
         Ok(announced.map_or(head, |a| head.min(a - 1)).max(0))
     }
 

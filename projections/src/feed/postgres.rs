@@ -109,6 +109,23 @@ async fn listen(pool: PgPool, notifier: AppendNotifier, stop: CancellationToken)
     }
 }
 
+/// The lowest position a running writer has announced it will draw (none:
+/// no writer is between its first insert and its commit).
+pub(crate) async fn lowest_announced(pool: &PgPool) -> Result<Option<i64>, StoreError> {
+    sqlx::query_scalar(
+        "SELECT min(((classid::bigint & 65535) << 32) | objid::bigint)
+         FROM pg_locks
+         WHERE locktype = 'advisory'
+           AND objsubid = 1
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+           AND classid::bigint >> 16 = $1",
+    )
+    .bind(INFLIGHT_TAG)
+    .fetch_one(pool)
+    .await
+    .map_err(pg_err)
+}
+
 pub(crate) fn event_from_row(row: PgRow) -> Result<StoredEvent, sqlx::Error> {
     let txid: String = row.try_get("txid")?;
     let transaction_id = txid.parse::<i64>().map_err(|e| sqlx::Error::ColumnDecode {
@@ -194,18 +211,7 @@ impl EventFeed for PostgresFeed {
         // positions will exceed every position applied so far. Events second,
         // in a later snapshot: every transaction that finished before the lock
         // read is visible there.
-        let announced: Option<i64> = sqlx::query_scalar(
-            "SELECT min(((classid::bigint & 65535) << 32) | objid::bigint)
-             FROM pg_locks
-             WHERE locktype = 'advisory'
-               AND objsubid = 1
-               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-               AND classid::bigint >> 16 = $1",
-        )
-        .bind(INFLIGHT_TAG)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(pg_err)?;
+        let announced = lowest_announced(&self.pool).await?;
         // The subquery (OFFSET 0 keeps the planner from flattening it) makes
         // Postgres read the unapplied events through the feed-order index;
         // as a plain min() it walks the global_position index from the start,
