@@ -5,6 +5,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod healthcheck;
 pub mod http;
 pub mod json;
 pub mod live;
@@ -13,8 +14,10 @@ pub mod openapi;
 pub mod path;
 pub mod query;
 pub mod ratelimit;
+pub mod readiness;
 pub mod replay;
 pub mod request;
+pub mod schema;
 pub mod secret;
 pub mod serve;
 pub mod server;
@@ -31,6 +34,9 @@ pub async fn run(cli: Cli) -> Result<(), serve::StartError> {
     match &cli.command {
         Some(config::Command::Migrate(args)) => serve::migrate(args).await,
         Some(config::Command::Replay(args)) => replay::replay(args).await,
+        Some(config::Command::Healthcheck(args)) => {
+            Ok(healthcheck::run(cli.serve_args().listen, args).await?)
+        }
         Some(config::Command::Serve(_)) | None => serve::serve(cli.serve_args()).await,
     }
 }
