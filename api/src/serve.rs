@@ -47,7 +47,7 @@ pub enum StartError {
     Config(&'static str),
     #[error(transparent)]
     RateLimiter(#[from] crate::ratelimit::LimiterError),
-    #[error("health check failed: {0}")]
+    #[error("health check failed")]
     Healthcheck(#[from] crate::healthcheck::HealthcheckError),
 }
 

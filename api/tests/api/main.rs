@@ -10,6 +10,7 @@ mod concurrency;
 mod errors;
 mod flows;
 mod handover;
+mod healthcheck;
 mod live;
 mod live_abuse;
 mod openapi;
