@@ -35,6 +35,10 @@ pub fn app(state: AppState, settings: HttpSettings) -> Router {
         .merge(web::router(settings.web))
         .with_state(state.clone())
         .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::readiness::lag_header,
+        ))
+        .layer(middleware::from_fn_with_state(
             state,
             crate::ratelimit::client::resolve,
         ))

@@ -13,7 +13,7 @@ use qicoo_projections::ReadSide;
 
 use crate::config::{ExportArgs, VerifyArgs};
 use crate::export::{self, ChunkSink};
-use crate::serve::{open_read_side, StartError};
+use crate::serve::{read_side_config, StartError};
 
 /// A progress bar on standard error (drawn only on a terminal).
 pub fn progress_bar(prefix: &str) -> ProgressBar {
@@ -27,6 +27,25 @@ pub fn progress_bar(prefix: &str) -> ProgressBar {
     );
     bar.set_prefix(prefix.to_owned());
     bar
+}
+
+/// The read side for reading only: it checks that the read model's schema
+/// is the one this version of Qicoo needs, and migrates nothing (the
+/// migrations have one owner: `qicoo migrate`, or a serving embedded node).
+pub async fn open_for_reading(
+    store: &crate::config::StoreArgs,
+    leaderboard: &crate::config::LeaderboardArgs,
+) -> Result<ReadSide, StartError> {
+    let read_side = ReadSide::open_checked(read_side_config(store, leaderboard)).await?;
+    if !read_side.migrated() {
+        read_side.close().await;
+        return Err(StartError::Invalid(
+            "the read model is not at this version of Qicoo's schema (or cannot be reached): \
+             run `qicoo migrate` first"
+                .into(),
+        ));
+    }
+    Ok(read_side)
 }
 
 /// The meetup `raw` names: an id, or a join code.
@@ -45,7 +64,7 @@ pub async fn find_meetup(read_side: &ReadSide, raw: &str) -> Result<MeetupId, St
 
 /// `qicoo verify`: exits non-zero when the stores differ from the events.
 pub async fn verify(args: &VerifyArgs) -> Result<(), StartError> {
-    let read_side = open_read_side(&args.store, &args.leaderboard).await?;
+    let read_side = open_for_reading(&args.store, &args.leaderboard).await?;
     let meetup = match &args.meetup {
         Some(raw) => Some(find_meetup(&read_side, raw).await?),
         None => None,
@@ -131,7 +150,7 @@ pub async fn export(args: &ExportArgs) -> Result<(), StartError> {
     .map_err(invalid)?;
     let instant =
         crate::http::audit::parse_instant("as_of", args.as_of.as_deref()).map_err(invalid)?;
-    let read_side = open_read_side(&args.store, &args.leaderboard).await?;
+    let read_side = open_for_reading(&args.store, &args.leaderboard).await?;
     let meetup = find_meetup(&read_side, &args.meetup).await?;
     let archive = read_side.archive();
     let upto = as_of::resolve(archive.as_ref(), meetup, instant).await?;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::ratelimit::{ForwardedHeader, Limit, Quotas, TrustedProxy};
 
@@ -38,6 +38,9 @@ pub enum Command {
     /// Export a meetup: questions, votes, activity, moderation and summary as
     /// CSV, JSON Lines or Excel, or the HTML report.
     Export(ExportArgs),
+    /// Ask a running Qicoo's `/healthz` (the container's health check); exit 0
+    /// when it answers 200.
+    Healthcheck(crate::healthcheck::HealthcheckArgs),
 }
 
 /// Settings of `qicoo export`.
@@ -189,8 +192,17 @@ pub struct ServeArgs {
     #[arg(long, env = "QICOO_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
     pub shutdown_timeout: Duration,
 
-    /// An API node reports not ready when the read model lags more events than
-    /// this behind the event store.
+    /// Migrate the stores at start (`true`/`false`). Unset: on for a SQLite
+    /// event store (the embedded default, development), off for Postgres,
+    /// where the migration Job owns the schema and `serve` only checks that
+    /// it is at the version it needs (not ready until it is).
+    #[arg(long, env = "QICOO_AUTO_MIGRATE", num_args = 0..=1, default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new(), global = true)]
+    pub auto_migrate: Option<bool>,
+
+    /// Answers from the read model carry a `Qicoo-Read-Model-Lag` header, and
+    /// `/readyz` reports `read_model_lagging`, when it lags more events than
+    /// this behind the event store. Lag never makes a node unready.
     #[arg(
         long,
         env = "QICOO_READY_MAX_LAG",
@@ -392,6 +404,19 @@ pub enum LogFormat {
     Json,
 }
 
+impl ServeArgs {
+    /// Whether `serve` migrates the stores itself: as asked, else only over
+    /// a SQLite event store (one process owns that file).
+    pub fn auto_migrate(&self) -> bool {
+        self.auto_migrate.unwrap_or_else(|| {
+            matches!(
+                qicoo_commands::EventStoreKind::of_url(self.store.event_store_url.expose_secret()),
+                Ok(qicoo_commands::EventStoreKind::Sqlite)
+            )
+        })
+    }
+}
+
 impl Cli {
     /// The settings `serve` runs with.
     pub fn serve_args(&self) -> ServeArgs {
@@ -472,6 +497,24 @@ mod tests {
         assert_eq!(args.header_timeout, Duration::from_secs(10));
         assert_eq!(args.body_timeout, Duration::from_secs(10));
         assert_eq!(args.live_write_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn serve_migrates_by_itself_only_over_sqlite_unless_told() {
+        let parse = |argv: &[&str]| {
+            Cli::try_parse_from(argv)
+                .expect("parses")
+                .serve_args()
+                .auto_migrate()
+        };
+        assert!(parse(&["qicoo"]), "the embedded default needs no setup");
+        assert!(parse(&["qicoo", "--event-store-url", "sqlite::memory:"]));
+        let pg = ["qicoo", "--event-store-url", "postgres://db/qicoo"];
+        assert!(!parse(&pg), "scaled out, the migration Job owns the schema");
+        assert!(parse(&[&pg[..], &["--auto-migrate"]].concat()));
+        assert!(parse(&[&pg[..], &["--auto-migrate=true"]].concat()));
+        assert!(!parse(&["qicoo", "--auto-migrate=false"]));
+        assert!(Cli::try_parse_from(["qicoo", "--auto-migrate=maybe"]).is_err());
     }
 
     #[test]

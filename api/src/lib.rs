@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod export;
+pub mod healthcheck;
 pub mod http;
 pub mod json;
 pub mod live;
@@ -15,8 +16,10 @@ pub mod openapi;
 pub mod path;
 pub mod query;
 pub mod ratelimit;
+pub mod readiness;
 pub mod replay;
 pub mod request;
+pub mod schema;
 pub mod secret;
 pub mod serve;
 pub mod server;
@@ -35,6 +38,9 @@ pub async fn run(cli: Cli) -> Result<(), serve::StartError> {
         Some(config::Command::Replay(args)) => replay::replay(args).await,
         Some(config::Command::Verify(args)) => audit::verify(args).await,
         Some(config::Command::Export(args)) => audit::export(args).await,
+        Some(config::Command::Healthcheck(args)) => {
+            Ok(healthcheck::run(cli.serve_args().listen, args).await?)
+        }
         Some(config::Command::Serve(_)) | None => serve::serve(cli.serve_args()).await,
     }
 }

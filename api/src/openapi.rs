@@ -488,6 +488,18 @@ pub struct HealthSchema {
 pub enum DependencyStateSchema {
     Ok,
     Unavailable,
+    /// Not checked yet.
+    Unknown,
+}
+
+/// Where the schemas stand: `current` (every migration this version needs is
+/// applied), `behind`, `pending` or `unknown` (not checked yet).
+#[derive(serde::Serialize, ToSchema)]
+#[schema(as = SchemaReadiness)]
+#[allow(dead_code)]
+pub struct SchemaReadinessSchema {
+    event_store: String,
+    read_model: String,
 }
 
 /// Whether the process is ready.
@@ -508,10 +520,15 @@ pub struct ReadinessSchema {
     status: ReadinessStateSchema,
     /// The role this process plays (`all`, `api`, `projector`…).
     role: String,
+    schema: SchemaReadinessSchema,
     event_store: DependencyStateSchema,
     read_model: DependencyStateSchema,
     leaderboard: DependencyStateSchema,
     change_stream: DependencyStateSchema,
+    /// Events the read model is behind the event store, when known.
+    read_model_lag: Option<i64>,
+    /// Whether that is more than the configured limit.
+    read_model_lagging: bool,
     projections: Vec<health::ProjectionReadiness>,
 }
 

@@ -1,4 +1,5 @@
-//! Starting and stopping: open the stores, migrate, run the projection workers
+//! Starting and stopping: open the stores, migrate (or check the schema, when
+//! the migration Job owns it: see [`crate::schema`]), run the projection workers
 //! this role runs, serve until SIGTERM/Ctrl-C, then stop in order within the
 //! shutdown timeout.
 
@@ -62,17 +63,24 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error("health check failed")]
+    Healthcheck(#[from] crate::healthcheck::HealthcheckError),
 }
 
 /// Opens and migrates the event store.
 pub async fn open_event_store(args: &StoreArgs) -> Result<EventStore, StartError> {
+    let store = connect_event_store(args).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// Opens the event store, changing nothing.
+async fn connect_event_store(args: &StoreArgs) -> Result<EventStore, StartError> {
     let settings = PoolSettings {
         max_connections: args.db_max_connections.max(1),
         ..PoolSettings::default()
     };
-    let store = EventStore::connect(args.event_store_url.expose_secret(), settings).await?;
-    store.migrate().await?;
-    Ok(store)
+    Ok(EventStore::connect(args.event_store_url.expose_secret(), settings).await?)
 }
 
 /// Connects the read side (and migrates the read model).
@@ -84,15 +92,22 @@ pub async fn open_read_side(
 }
 
 /// The read side of a serving process: starts even while the read model or
-/// Redis is unreachable, and connects (and migrates) when they appear.
+/// Redis is unreachable, and connects (and migrates, or checks that it is
+/// migrated) when they appear.
 async fn start_read_side(
     store: &StoreArgs,
     leaderboard: &LeaderboardArgs,
+    auto_migrate: bool,
 ) -> Result<ReadSide, StartError> {
-    Ok(ReadSide::open(read_side_config(store, leaderboard)).await?)
+    let config = read_side_config(store, leaderboard);
+    Ok(if auto_migrate {
+        ReadSide::open(config).await?
+    } else {
+        ReadSide::open_checked(config).await?
+    })
 }
 
-fn read_side_config(store: &StoreArgs, leaderboard: &LeaderboardArgs) -> ReadSideConfig {
+pub(crate) fn read_side_config(store: &StoreArgs, leaderboard: &LeaderboardArgs) -> ReadSideConfig {
     let mut config = ReadSideConfig::new(store.event_store_url.expose_secret());
     config.read_model_url = store
         .read_model_url
@@ -149,8 +164,11 @@ impl Qicoo {
             Err(SecretError::Required) if args.role == Role::Projector => ephemeral_secret(),
             other => other?,
         };
-        let store = open_event_store(&args.store).await?;
-        let read_side = Arc::new(start_read_side(&args.store, &args.leaderboard).await?);
+        let auto_migrate = args.auto_migrate();
+        let store = connect_event_store(&args.store).await?;
+        let event_store_schema = crate::schema::prepare_event_store(&store, auto_migrate).await?;
+        let read_side =
+            Arc::new(start_read_side(&args.store, &args.leaderboard, auto_migrate).await?);
         let notifier = read_side.append_notifier();
         let commands = CommandService::with_append_hook(store, Arc::new(move || notifier.notify()));
         let cancel = CancellationToken::new();
@@ -180,6 +198,7 @@ impl Qicoo {
                 role: args.role,
                 max_lag: args.ready_max_lag,
             },
+            readiness: Arc::new(crate::readiness::Readiness::new(event_store_schema)),
             live,
             rate_limits: Arc::new(crate::ratelimit::from_args(
                 &args.rate_limits,

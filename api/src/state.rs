@@ -23,6 +23,9 @@ pub struct AppState {
     pub signer: Signer,
     /// Settings that decide health and readiness.
     pub health: HealthSettings,
+    /// The cached, time-boxed checks behind `/readyz`, and the event store's
+    /// schema state.
+    pub readiness: Arc<crate::readiness::Readiness>,
     /// This node's end of the live stream.
     pub live: Arc<LiveHub>,
     /// The live stream's connection cap and allowed origins.
@@ -38,7 +41,8 @@ pub struct AppState {
 #[derive(Clone, Copy, Debug)]
 pub struct HealthSettings {
     pub role: Role,
-    /// An API node with a read model further behind than this is not ready.
+    /// Beyond this many events behind the event store, the read model is
+    /// reported as lagging (a header on answers, a field in `/readyz`).
     pub max_lag: i64,
 }
 

@@ -17,5 +17,6 @@ pub mod store;
 pub use context::{Actor, CommandContext};
 pub use error::CommandError;
 pub use executor::{AppendHook, Executed};
+pub use qicoo_storage::SchemaStatus;
 pub use service::{CommandService, CreatedMeetup, PostQuestion};
 pub use store::{EventStore, EventStoreError, EventStoreKind};

@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use cqrs_es::persist::SerializedEvent;
-use qicoo_storage::{sqlite_options, DatabaseKind};
+use qicoo_storage::{
+    applied_or_none, sqlite_options, DatabaseKind, SchemaStatus, APPLIED_VERSIONS,
+};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::SqlitePoolOptions;
 use sqlx::{PgPool, SqlitePool};
@@ -117,6 +119,23 @@ impl EventStore {
             }
         }
         Ok(())
+    }
+
+    /// Whether every event-store migration this binary carries is applied,
+    /// without changing anything (the runtime user needs no DDL for it).
+    pub async fn schema_status(&self) -> Result<SchemaStatus, EventStoreError> {
+        let (migrator, applied) = match self {
+            Self::Postgres(pool) => (
+                sqlx::migrate!("../migrations/eventstore/postgres"),
+                sqlx::query_scalar(APPLIED_VERSIONS).fetch_all(pool).await,
+            ),
+            Self::Sqlite(pool) => (
+                sqlx::migrate!("../migrations/eventstore/sqlite"),
+                sqlx::query_scalar(APPLIED_VERSIONS).fetch_all(pool).await,
+            ),
+        };
+        let applied = applied_or_none(applied).map_err(EventStoreError::Query)?;
+        Ok(SchemaStatus::of(&migrator, &applied))
     }
 
     /// Answers whether the store is reachable now.

@@ -10,10 +10,12 @@ mod errors;
 mod kind;
 #[cfg(feature = "redis")]
 mod redis_errors;
+mod schema;
 mod sqlite;
 
 pub use errors::SqlErrorClass;
 pub use kind::{redacted, DatabaseKind};
 #[cfg(feature = "redis")]
 pub use redis_errors::redis_is_unavailable;
+pub use schema::{applied_or_none, is_missing_table, SchemaStatus, APPLIED_VERSIONS};
 pub use sqlite::sqlite_options;

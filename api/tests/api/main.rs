@@ -12,6 +12,7 @@ mod errors;
 mod export;
 mod flows;
 mod handover;
+mod healthcheck;
 mod live;
 mod live_abuse;
 mod openapi;

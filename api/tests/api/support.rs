@@ -92,13 +92,38 @@ pub struct ScaledServices {
 }
 
 impl ScaledServices {
-    /// A fresh Postgres database, MariaDB database and Redis prefix; `None`
-    /// (outside CI) when a server is down.
+    /// A fresh Postgres database, MariaDB database and Redis prefix, migrated
+    /// as the migration Job does before any node starts (scaled-out nodes
+    /// only check the schema); `None` (outside CI) when a server is down.
     pub async fn create() -> Option<Self> {
+        let services = Self::create_unmigrated().await?;
+        services.migrate().await;
+        Some(services)
+    }
+
+    /// Like [`ScaledServices::create`], with empty databases.
+    pub async fn create_unmigrated() -> Option<Self> {
         let pg = PgTestDb::create().await?;
         let mysql = MySqlTestDb::create().await?;
         let redis = RedisTestPrefix::create().await?;
         Some(Self { pg, mysql, redis })
+    }
+
+    /// Runs `qicoo migrate` over these databases.
+    pub async fn migrate(&self) {
+        let cli = Cli::try_parse_from([
+            "qicoo",
+            "migrate",
+            "--event-store-url",
+            &self.pg.url,
+            "--read-model-url",
+            &self.mysql.url,
+        ])
+        .expect("valid arguments");
+        let Some(qicoo_api::config::Command::Migrate(args)) = &cli.command else {
+            panic!("parsed as another command");
+        };
+        qicoo_api::serve::migrate(args).await.expect("migrates");
     }
 
     /// Command-line settings of a node of `role` over these services.

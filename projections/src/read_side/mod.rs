@@ -151,7 +151,33 @@ impl ReadSide {
         Ok(read_side)
     }
 
-    /// Whether the read model's migrations have been applied.
+    /// Like [`ReadSide::open`], for a process that does not own the schema
+    /// (the migration Job does): checks, changing nothing, that the read
+    /// model has every migration this binary carries. Until it has, the
+    /// projection workers wait, [`ReadSide::migrated`] is false, and the check
+    /// is repeated in the background, so that the process carries on as soon
+    /// as the migration has run.
+    pub async fn open_checked(config: ReadSideConfig) -> Result<Self, ReadSideError> {
+        let read_side = Self::build(config).await?;
+        match read_side.model.schema_status().await {
+            Ok(status) if status.is_current() => {
+                read_side.migrated.send_replace(true);
+            }
+            first => {
+                report_schema(&first, true);
+                read_side.background.spawn(wait_for_schema(
+                    read_side.model.clone(),
+                    read_side.migrated.clone(),
+                    read_side.stop.clone(),
+                ));
+            }
+        }
+        read_side.background.close();
+        Ok(read_side)
+    }
+
+    /// Whether the read model's migrations have been applied (by this
+    /// process or, with [`ReadSide::open_checked`], by another).
     pub fn migrated(&self) -> bool {
         *self.migrated.borrow()
     }
@@ -311,6 +337,49 @@ impl ReadSide {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+}
+
+/// Says why the read model cannot be used yet: loudly the first time (an
+/// operator must run the migration), quietly on each retry.
+fn report_schema(check: &Result<qicoo_storage::SchemaStatus, StoreError>, first: bool) {
+    match check {
+        Ok(status) if status.is_current() => {}
+        Ok(status) if first => tracing::error!(
+            %status,
+            "the read model's schema is older than this version of Qicoo needs; \
+             run `qicoo migrate` (the migration Job): the read model is not used until then"
+        ),
+        Ok(status) => tracing::debug!(%status, "the read model's schema is still behind"),
+        Err(e) if first => {
+            tracing::warn!(error = %e, "cannot check the read model's schema; retrying")
+        }
+        Err(e) => tracing::debug!(error = %e, "cannot check the read model's schema yet"),
+    }
+}
+
+/// Checks the read model's schema every second until it carries every
+/// migration this binary needs (another process migrates it), or `stop`.
+async fn wait_for_schema(
+    model: Arc<dyn ReadModelStore>,
+    migrated: watch::Sender<bool>,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        let check = tokio::select! {
+            () = stop.cancelled() => return,
+            check = model.schema_status() => check,
+        };
+        if matches!(&check, Ok(status) if status.is_current()) {
+            tracing::info!("the read model's schema is current");
+            migrated.send_replace(true);
+            return;
+        }
+        report_schema(&check, false);
     }
 }
 

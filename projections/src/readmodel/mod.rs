@@ -117,6 +117,10 @@ pub trait ReadModelStore: Projection {
     /// Applies the read-model migrations.
     async fn migrate(&self) -> Result<(), ReadSideError>;
 
+    /// Whether every read-model migration this binary carries is applied,
+    /// changing nothing.
+    async fn schema_status(&self) -> Result<qicoo_storage::SchemaStatus, StoreError>;
+
     /// The stored checkpoint of the read-model projection.
     async fn checkpoint(&self) -> Result<Option<Checkpoint>, StoreError>;
 
@@ -267,6 +271,10 @@ impl SqlReadModel {
 impl ReadModelStore for SqlReadModel {
     async fn migrate(&self) -> Result<(), ReadSideError> {
         Ok(self.backend.migrate().await?)
+    }
+
+    async fn schema_status(&self) -> Result<qicoo_storage::SchemaStatus, StoreError> {
+        self.backend.schema_status().await.map_err(sql_err)
     }
 
     async fn checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {

@@ -30,6 +30,17 @@ impl Schema for Driver<MySql> {
         migrator.run(&self.pool).await
     }
 
+    async fn schema_status(&self) -> Result<qicoo_storage::SchemaStatus, sqlx::Error> {
+        let migrator = sqlx::migrate!("../migrations/readmodel/mysql");
+        let applied = sqlx::query_scalar(qicoo_storage::APPLIED_VERSIONS)
+            .fetch_all(&self.pool)
+            .await;
+        Ok(qicoo_storage::SchemaStatus::of(
+            &migrator,
+            &qicoo_storage::applied_or_none(applied)?,
+        ))
+    }
+
     /// Creates empty copies of `tables` named `<table><suffix>`.
     async fn create_copies(&self, tables: &[&str], suffix: &str) -> Result<(), sqlx::Error> {
         for table in tables {

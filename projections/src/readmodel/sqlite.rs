@@ -33,6 +33,17 @@ impl Schema for Driver<Sqlite> {
         migrator.run(&self.pool).await
     }
 
+    async fn schema_status(&self) -> Result<qicoo_storage::SchemaStatus, sqlx::Error> {
+        let migrator = sqlx::migrate!("../migrations/readmodel/sqlite");
+        let applied = sqlx::query_scalar(qicoo_storage::APPLIED_VERSIONS)
+            .fetch_all(&self.pool)
+            .await;
+        Ok(qicoo_storage::SchemaStatus::of(
+            &migrator,
+            &qicoo_storage::applied_or_none(applied)?,
+        ))
+    }
+
     /// Creates empty copies of `tables` named `<table><suffix>`, from the
     /// definitions the migrations left in `sqlite_master`.
     async fn create_copies(&self, tables: &[&str], suffix: &str) -> Result<(), sqlx::Error> {

@@ -270,6 +270,10 @@ pub(crate) trait Schema: Send + Sync {
     /// Applies the read-model migrations of this database.
     async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError>;
 
+    /// Whether every read-model migration of this database is applied,
+    /// changing nothing.
+    async fn schema_status(&self) -> Result<qicoo_storage::SchemaStatus, sqlx::Error>;
+
     /// Creates empty copies of `tables`, named `<table><suffix>` (dropping
     /// leftovers of an earlier copy).
     async fn create_copies(&self, tables: &[&str], suffix: &str) -> Result<(), sqlx::Error>;
