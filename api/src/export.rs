@@ -19,8 +19,9 @@ use qicoo_export::{
     ModerationRow, QuestionRow, ReportData, ReportOptions, Row, Table, XlsxWriter,
 };
 use qicoo_projections::archive::EventArchive;
-use qicoo_projections::audit::fold::{Listed, MeetupFold};
+use qicoo_projections::audit::fold::{vote_row, Listed, MeetupFold};
 use qicoo_projections::audit::AuditError;
+use qicoo_projections::DomainEvent;
 
 /// Bytes gathered before they are handed on.
 const CHUNK: usize = 64 * 1024;
@@ -247,18 +248,26 @@ async fn write_tables<T: Tables + Send>(
                 }
             }
             Table::Votes => {
-                let mut fold = MeetupFold::new();
+                // Only the votes are decoded again; the rest of the state
+                // is the first pass's.
+                let pseudonyms = prepared.fold.pseudonyms();
                 let mut events = archive.stream(request.meetup, request.upto);
                 while let Some(event) = events.try_next().await? {
                     progress();
-                    let decoded = event.decode().map_err(|reason| AuditError::BadEvent {
-                        position: event.position(),
-                        reason,
-                    })?;
-                    if let Listed::Vote(row) = fold.apply(&event, &decoded)? {
-                        out.row(&row).map_err(write_err)?;
-                        drain(out, &mut pending, sink).await?;
+                    if event.aggregate_type != "Vote" {
+                        continue;
                     }
+                    let DomainEvent::Vote(vote) =
+                        event.decode().map_err(|reason| AuditError::BadEvent {
+                            position: event.position(),
+                            reason,
+                        })?
+                    else {
+                        continue;
+                    };
+                    out.row(&vote_row(pseudonyms, &event, &vote))
+                        .map_err(write_err)?;
+                    drain(out, &mut pending, sink).await?;
                 }
             }
             Table::Activity => {

@@ -29,8 +29,8 @@ fn grouped(n: f64) -> String {
     out
 }
 
-/// The section, from `export.json`.
-pub fn section(results: &Value) -> String {
+/// The section, from `export.json`, with what limits the figures.
+pub fn section(results: &Value, findings: Option<&str>) -> String {
     let events = num(results, "events").unwrap_or(0.0);
     let raw = num(results, "raw_read_seconds").unwrap_or(0.0);
     let raw_rate = if raw > 0.0 { events / raw } else { 0.0 };
@@ -90,14 +90,19 @@ pub fn section(results: &Value) -> String {
         "\nevents/s is the meetup's events over the export's wall time (an export that \
          lists the votes reads them twice: once to fold the meetup, once to write each \
          vote). Peak RSS is the whole `qicoo export` process's (`/usr/bin/time`): it \
-         holds the state per question and per standing like, never the events."
+         holds the state per question, per standing like and per participant, never the \
+         events; here every like comes from a participant of its own, a million of them, \
+         which a real meetup never has."
     );
+    if let Some(findings) = findings {
+        let _ = writeln!(md, "\n{}", findings.trim_end());
+    }
     md
 }
 
 /// `document` with its Export section replaced by the one for `results`.
-pub fn splice(document: &str, results: &Value) -> String {
-    crate::sections::splice(document, HEADING, &section(results))
+pub fn splice(document: &str, results: &Value, findings: Option<&str>) -> String {
+    crate::sections::splice(document, HEADING, &section(results, findings))
 }
 
 #[cfg(test)]
@@ -118,7 +123,11 @@ mod tests {
                  "peak_rss_kib": 40960, "bytes": 30000},
             ]
         });
-        let md = section(&results);
+        let md = section(&results, Some("### What limits the export\n\nparsing"));
+        assert!(
+            md.ends_with("### What limits the export\n\nparsing\n"),
+            "{md}"
+        );
         assert!(md.contains("500,000 events/s"), "{md}");
         assert!(
             md.contains("| CSV, the votes table | 1 | 8.00 | 125,000 | 4.0× | 50 MiB | 90.0 MB |"),
@@ -129,7 +138,7 @@ mod tests {
             "{md}"
         );
         let doc = "# B\n\n## Export\n\nold\n\n## Running it\n\nrun\n";
-        let spliced = splice(doc, &results);
+        let spliced = splice(doc, &results, None);
         assert!(
             !spliced.contains("\nold\n") && spliced.contains("## Running it"),
             "{spliced}"

@@ -67,6 +67,9 @@ struct ExportReportArgs {
     /// What `bench/run export` recorded (`export.json`).
     #[arg(long)]
     results: PathBuf,
+    /// What limits the figures, included as written.
+    #[arg(long)]
+    findings: Option<PathBuf>,
     /// The report whose Export section is written or replaced.
     #[arg(long, default_value = "BENCHMARKS.md")]
     into: PathBuf,
@@ -478,8 +481,17 @@ async fn run(cli: Cli) -> Result<()> {
         Command::ExportReport(args) => {
             let results: serde_json::Value =
                 serde_json::from_str(&std::fs::read_to_string(&args.results)?)?;
+            let findings = args
+                .findings
+                .as_ref()
+                .filter(|path| path.exists())
+                .map(std::fs::read_to_string)
+                .transpose()?;
             let document = std::fs::read_to_string(&args.into).unwrap_or_default();
-            std::fs::write(&args.into, qicoo_bench::export::splice(&document, &results))?;
+            std::fs::write(
+                &args.into,
+                qicoo_bench::export::splice(&document, &results, findings.as_deref()),
+            )?;
             eprintln!("  wrote the Export section of {}", args.into.display());
             Ok(())
         }

@@ -67,7 +67,8 @@ impl StoredEvent {
     /// Decodes the payload into the domain event it stores.
     pub fn decode(&self) -> Result<DomainEvent, String> {
         fn parse<T: for<'de> Deserialize<'de>>(event: &StoredEvent) -> Result<T, String> {
-            serde_json::from_value(event.payload.clone())
+            // From a reference: the payload is not copied.
+            T::deserialize(&event.payload)
                 .map_err(|e| format!("{} payload does not decode: {e}", event.event_type))
         }
         match self.aggregate_type.as_str() {

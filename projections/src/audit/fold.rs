@@ -363,20 +363,7 @@ impl MeetupFold {
                     )));
                 }
                 question.likes += delta;
-                Listed::Vote(VoteRow {
-                    position,
-                    question_id: question_id.to_string(),
-                    participant: self
-                        .pseudonyms
-                        .as_ref()
-                        .map_or_else(|| "unknown".to_owned(), |p| p.of(&participant.to_string())),
-                    at,
-                    action: if delta > 0 {
-                        VoteAction::Cast
-                    } else {
-                        VoteAction::Withdrawn
-                    },
-                })
+                Listed::Vote(vote_row(self.pseudonyms.as_ref(), stored, vote))
             }
         };
         Ok(listed)
@@ -464,6 +451,33 @@ impl MeetupFold {
                 })
                 .collect(),
         }
+    }
+}
+
+/// The row of a vote event in the votes table, its participant shown as a
+/// pseudonym (`unknown` before the meetup's creation, which no store holds).
+pub fn vote_row(
+    pseudonyms: Option<&Pseudonyms>,
+    stored: &StoredEvent,
+    vote: &VoteEvent,
+) -> VoteRow {
+    let (question_id, delta) = like_change(vote);
+    let participant = match vote {
+        VoteEvent::VoteCast { participant, .. } | VoteEvent::VoteWithdrawn { participant, .. } => {
+            *participant
+        }
+    };
+    VoteRow {
+        position: stored.position(),
+        question_id: question_id.to_string(),
+        participant: pseudonyms
+            .map_or_else(|| "unknown".to_owned(), |p| p.of(&participant.to_string())),
+        at: stored.recorded_at,
+        action: if delta > 0 {
+            VoteAction::Cast
+        } else {
+            VoteAction::Withdrawn
+        },
     }
 }
 
