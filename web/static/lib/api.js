@@ -54,6 +54,44 @@ export async function request(method, path, { body, auth } = {}) {
   return data;
 }
 
+/** The file name a response's Content-Disposition gives, or `fallback`. */
+function fileNameOf(response, fallback) {
+  const match = /filename="([^"]+)"/.exec(response.headers.get('content-disposition') || '');
+  return match ? match[1] : fallback;
+}
+
+/**
+ * Downloads a file the server makes for a credential (an export): the file as a
+ * Blob, its name, and the position it reflects.
+ */
+export async function download(path, auth) {
+  let response;
+  try {
+    response = await fetch(BASE + path, {
+      headers: { authorization: `Bearer ${auth}` },
+      credentials: 'omit',
+      cache: 'no-store',
+    });
+  } catch (error) {
+    throw new NetworkError(String(error && error.message));
+  }
+  if (!response.ok) {
+    let data = null;
+    try {
+      data = await response.json();
+    } catch {
+      data = null;
+    }
+    throw new ApiError(response.status, data);
+  }
+  const blob = await response.blob();
+  return {
+    blob,
+    fileName: fileNameOf(response, 'qicoo-export'),
+    position: response.headers.get('qicoo-position'),
+  };
+}
+
 let pendingParticipant = null;
 
 /** This browser's participant token, obtained on first use and kept. */

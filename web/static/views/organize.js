@@ -5,8 +5,8 @@
 //! message, never into a URL the server sees.
 
 import { html, useState, useEffect, useRef } from '../lib/html.js';
-import { t, formatTime } from '../i18n.js';
-import { request, allQuestions, ApiError } from '../lib/api.js';
+import { t, formatTime, lang } from '../i18n.js';
+import { request, allQuestions, download, ApiError } from '../lib/api.js';
 import { connectLive } from '../lib/live.js';
 import { initial, apply, byRecent, byTop } from '../lib/questions.js';
 import { organizerKey, setOrganizerKey } from '../lib/store.js';
@@ -153,6 +153,64 @@ const ACTIONS = {
   highlight: 'organize.highlight',
   unhighlight: 'organize.unhighlight',
 };
+
+/** This browser's offset from UTC as `+09:00`, for the report's times. */
+function localOffset() {
+  const minutes = -new Date().getTimezoneOffset();
+  const sign = minutes < 0 ? '-' : '+';
+  const abs = Math.abs(minutes);
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
+}
+
+/** The exports the console offers: what `format=` (and more) each asks for. */
+const EXPORTS = [
+  { id: 'xlsx', query: () => 'format=xlsx' },
+  { id: 'zip', query: () => 'format=csv&bom=true' },
+  { id: 'jsonl', query: () => 'format=jsonl' },
+  { id: 'report', query: () => `format=html&lang=${lang()}&tz=${encodeURIComponent(localOffset())}` },
+];
+
+/** Saves a Blob under `fileName` through a temporary link. */
+function save(blob, fileName) {
+  const url = URL.createObjectURL(blob);
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = fileName;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+function Export({ meetup, keyValue, onError }) {
+  const [busy, setBusy] = useState(null);
+  const [done, setDone] = useState('');
+  const run = async (item) => {
+    setBusy(item.id);
+    setDone('');
+    try {
+      const file = await download(`/meetups/${meetup.id}/export?${item.query()}`, keyValue);
+      save(file.blob, file.fileName);
+      setDone(t('organize.export.done', { file: file.fileName, position: file.position }));
+    } catch (error) {
+      onError(error);
+    } finally {
+      setBusy(null);
+    }
+  };
+  return html`<section class="card" aria-labelledby="export-heading">
+    <h2 id="export-heading">${t('organize.export.heading')}</h2>
+    <p class="hint">${t('organize.export.body')}</p>
+    <div class="row wrap">
+      ${EXPORTS.map(
+        (item) => html`<button type="button" disabled=${busy !== null} aria-busy=${busy === item.id}
+          onClick=${() => run(item)}>${busy === item.id ? t('organize.export.working') : t(`organize.export.${item.id}`)}</button>`,
+      )}
+    </div>
+    <p role="status" class="hint">${done}</p>
+  </section>`;
+}
 
 function ModItem({ question, act, archived }) {
   const [removing, setRemoving] = useState(false);
@@ -343,6 +401,7 @@ function Console({ meetup: first, keyValue, onForget }) {
       <div class="columns">
         <div>
           <${Settings} meetup=${meetup} act=${act} />
+          <${Export} meetup=${meetup} keyValue=${keyValue} onError=${setError} />
           <section class="card" aria-labelledby="keys-heading">
             <h2 id="keys-heading">${t('organize.shortcuts.heading')}</h2>
             <p class="hint">${t('organize.shortcuts.body')}</p>
