@@ -324,6 +324,41 @@ pub struct QuestionPageSchema {
     position: i64,
 }
 
+/// An export's format.
+#[derive(serde::Serialize, ToSchema)]
+#[schema(as = ExportFormat)]
+#[allow(dead_code)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormatSchema {
+    Csv,
+    Jsonl,
+    Xlsx,
+    Html,
+}
+
+/// A table of an export.
+#[derive(serde::Serialize, ToSchema)]
+#[schema(as = ExportTable)]
+#[allow(dead_code)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportTableSchema {
+    Questions,
+    Votes,
+    Activity,
+    Moderation,
+    Summary,
+}
+
+/// The report's language.
+#[derive(serde::Serialize, ToSchema)]
+#[schema(as = ReportLanguage)]
+#[allow(dead_code)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportLanguageSchema {
+    En,
+    Ja,
+}
+
 /// One event as the history shows it.
 #[derive(ToSchema)]
 #[schema(as = HistoryEntry)]

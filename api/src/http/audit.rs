@@ -71,7 +71,7 @@ pub async fn require_organizer(
 #[into_params(parameter_in = Query)]
 pub(crate) struct HistoryParams {
     /// Only events of these types, comma-separated (e.g. `QuestionPosted,VoteCast`).
-    #[param(rename = "type")]
+    #[param(rename = "type", value_type = Option<String>, pattern = r"^[A-Za-z0-9]{1,64}(,[A-Za-z0-9]{1,64})*$")]
     #[serde(rename = "type")]
     event_type: Option<String>,
     /// Only events of this actor: `organizer`, `system`, `participant` (any) or

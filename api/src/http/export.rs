@@ -34,18 +34,23 @@ pub fn router() -> Router<AppState> {
 pub(crate) struct ExportParams {
     /// `csv` (one table with `table=`, else every table in a zip), `jsonl`,
     /// `xlsx` or `html` (the report). Default `csv`.
+    #[param(value_type = Option<crate::openapi::ExportFormatSchema>)]
     format: Option<String>,
     /// One table: `questions`, `votes`, `activity`, `moderation` or `summary`.
+    #[param(value_type = Option<crate::openapi::ExportTableSchema>)]
     table: Option<String>,
     /// The instant the export reflects: an RFC 3339 time or a position
     /// (default: now). The same position gives the same bytes.
     as_of: Option<String>,
     /// CSV: start each file with a UTF-8 byte-order mark, for Excel (`true`).
+    #[param(value_type = Option<bool>)]
     bom: Option<String>,
     /// The report's language: `en` or `ja` (default `en`).
+    #[param(value_type = Option<crate::openapi::ReportLanguageSchema>)]
     lang: Option<String>,
     /// The offset the report shows times in, e.g. `+09:00` (default: UTC, or
     /// +09:00 with `lang=ja`).
+    #[param(value_type = Option<String>, pattern = r"^(Z|[+-](0\d|1[0-4]):[0-5]\d)$")]
     tz: Option<String>,
 }
 
