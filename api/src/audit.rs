@@ -96,16 +96,22 @@ pub async fn verify(args: &VerifyArgs) -> Result<(), StartError> {
         }
         return Err(StartError::Differences(report.differences.len()));
     }
-    let leaderboard = if report.leaderboard_compared {
-        "the leaderboard, "
+    let (matched, note) = if report.leaderboard_compared {
+        ("the read model, the leaderboard and the hash chain", "")
     } else if leaderboard.is_some() {
-        "(the leaderboard did not reach the read model's position in time: not compared) "
+        (
+            "the read model and the hash chain",
+            " (the leaderboard did not reach the read model's position in time: not compared)",
+        )
     } else {
-        "(the leaderboard is kept in memory by each qicoo serve: nothing stored to compare) "
+        (
+            "the read model and the hash chain",
+            " (the leaderboard is kept in memory by each qicoo serve: nothing stored to compare)",
+        )
     };
     println!(
-        "verified {} events up to position {}: {} meetup(s), {} question(s); the read model, {}and the hash chain match the events",
-        report.events, report.position, report.meetups, report.questions, leaderboard
+        "verified {} events up to position {}: {} meetup(s), {} question(s); {matched} match the events{note}",
+        report.events, report.position, report.meetups, report.questions
     );
     Ok(())
 }
