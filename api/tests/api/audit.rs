@@ -734,3 +734,26 @@ async fn verify_finds_a_read_model_that_drifted_from_the_events(app: &TestApp) {
     );
 }
 both!(verify_finds_a_read_model_that_drifted_from_the_events);
+
+async fn verify_names_a_deleted_last_event(app: &TestApp) {
+    use crate::support::SqlArg::Int;
+    let s = run_script(app).await;
+    // The script's last event, the removal of q1: nothing follows it in the
+    // meetup's chain, so only the chain's end can tell it is gone.
+    let last = s.steps[2].position;
+    let deleted = app
+        .store_execute(
+            "DELETE FROM events WHERE global_position = $1",
+            "DELETE FROM events WHERE global_position = ?1",
+            &[Int(last)],
+        )
+        .await;
+    assert_eq!(deleted, 1);
+    let (ok, out, err) = app.run_cli(&["verify"]).await;
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains(&format!("event at position {last}")) && err.contains("deleted"),
+        "names the deleted event: {err}"
+    );
+}
+both!(verify_names_a_deleted_last_event);

@@ -273,10 +273,22 @@ impl Verify<'_> {
             {
                 continue;
             }
-            let extra = self.model.chain_links(id, 0, u32::MAX).await?;
-            let gone = extra.iter().find(|l| !seen.contains(&l.position));
+            // The first chained event the store no longer has, a page at a time.
+            let mut gone = None;
+            let mut after = 0;
+            loop {
+                let page = self.model.chain_links(id, after, 1_000).await?;
+                if let Some(l) = page.iter().find(|l| !seen.contains(&l.position)) {
+                    gone = Some(l.position);
+                    break;
+                }
+                match page.last() {
+                    Some(last) if page.len() == 1_000 => after = last.position,
+                    _ => break,
+                }
+            }
             report.differences.push(Difference {
-                position: gone.map(|l| l.position).or(Some(head.position)),
+                position: gone.or(Some(head.position)),
                 meetup: Some(meetup.clone()),
                 question: None,
                 what: "chain".into(),
