@@ -45,3 +45,38 @@ test('the organizer downloads the workbook and the report from the console', asy
   expect((await readFile(await japanese.path())).toString('utf8')).toContain('lang="ja"');
   await context.close();
 });
+
+test("the organizer reads a question's history: what happened, when, and by whom", async ({ browser, qicoo }) => {
+  const { meetup, organizer_key: key } = await qicoo.createMeetup('History night');
+  const author = await qicoo.participant();
+  const liker = await qicoo.participant();
+  const asked = 'Is the venue wheelchair accessible?';
+  const { question } = await qicoo.api('POST', `/meetups/${meetup.id}/questions`, { body: { text: asked }, auth: author });
+  await qicoo.api('PUT', `/questions/${question.id}/vote`, { auth: liker });
+  await qicoo.api('DELETE', `/questions/${question.id}/vote`, { auth: liker });
+  await qicoo.api('POST', `/questions/${question.id}/answer`, { auth: key });
+
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US' });
+  const page = await context.newPage();
+  await page.goto(`${qicoo.url}/m/${meetup.code}/organize#key=${encodeURIComponent(key)}`);
+  const toggle = page.getByRole('button', { name: `History of: ${asked}` });
+  await expect(toggle).toHaveAttribute('aria-expanded', 'false');
+  await toggle.click();
+  await expect(toggle).toHaveAttribute('aria-expanded', 'true');
+  const history = page.getByRole('list', { name: `History of: ${asked}` });
+  const items = history.getByRole('listitem');
+  await expect(items).toHaveCount(4);
+  await expect(items.nth(0)).toContainText('Posted');
+  await expect(items.nth(0)).toContainText(/Participant [0-9a-f]{10}/);
+  await expect(items.nth(1)).toContainText('Liked');
+  await expect(items.nth(2)).toContainText('Like taken back');
+  await expect(items.nth(3)).toContainText('Marked answered');
+  await expect(items.nth(3)).toContainText('Organizer');
+  // The liker is the same pseudonym twice, and not the author's.
+  const who = async (n) => /Participant ([0-9a-f]{10})/.exec(await items.nth(n).innerText())[1];
+  expect(await who(1)).toBe(await who(2));
+  expect(await who(1)).not.toBe(await who(0));
+  await toggle.click();
+  await expect(history).toHaveCount(0);
+  await context.close();
+});

@@ -212,6 +212,59 @@ function Export({ meetup, keyValue, onError }) {
   </section>`;
 }
 
+/** Who did it, as the history names them (participants by pseudonym). */
+function actorName(actor) {
+  if (actor === 'organizer') return t('organize.history.organizer');
+  if (actor && actor.startsWith('participant:')) {
+    return t('organize.history.participant', { name: actor.slice('participant:'.length) });
+  }
+  return t('organize.history.system');
+}
+
+/** A question's history, loaded when opened: each event with its time and who did it. */
+function QuestionHistory({ question, auth }) {
+  const [open, setOpen] = useState(false);
+  const [events, setEvents] = useState(null);
+  const [failed, setFailed] = useState(false);
+  const [more, setMore] = useState(false);
+  const toggle = async () => {
+    const next = !open;
+    setOpen(next);
+    if (!next) return;
+    setEvents(null);
+    setFailed(false);
+    try {
+      const page = await request('GET', `/questions/${question.id}/history?limit=1000`, { auth });
+      setEvents(page.items);
+      setMore(Boolean(page.next_cursor));
+    } catch {
+      setFailed(true);
+    }
+  };
+  const id = `history-${question.id}`;
+  const label = t('organize.history.label', { text: question.text });
+  let body = null;
+  if (open && failed) body = html`<p class="hint">${t('organize.history.failed')}</p>`;
+  else if (open && events === null) body = html`<p class="hint">${t('organize.history.loading')}</p>`;
+  else if (open) {
+    body = html`<ol class="history-list" aria-label=${label}>
+      ${events.map(
+        (e) => html`<li>
+          <time datetime=${e.time}>${formatTime(e.time)}</time>
+          <span class="history-what">${t(`organize.history.event.${e.type}`)}</span>
+          <span class="hint">${actorName(e.actor)}</span>
+        </li>`,
+      )}
+    </ol>
+    ${more ? html`<p class="hint">${t('organize.history.more')}</p>` : null}`;
+  }
+  return html`<div class="history">
+    <button type="button" class="link" aria-expanded=${open ? 'true' : 'false'} aria-controls=${id}
+      aria-label=${label} onClick=${toggle}>${open ? t('organize.history.hide') : t('organize.history.show')}</button>
+    <div id=${id}>${body}</div>
+  </div>`;
+}
+
 function ModItem({ question, act, archived }) {
   const [removing, setRemoving] = useState(false);
   const [reason, setReason] = useState('');
@@ -265,6 +318,7 @@ function ModItem({ question, act, archived }) {
             <button type="submit" class="danger">${t('organize.remove.yes')}</button>
           </form>`
         : null}
+      <${QuestionHistory} question=${question} auth=${act.key} />
     </div>
   </li>`;
 }
