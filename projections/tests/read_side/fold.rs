@@ -9,7 +9,6 @@ use proptest::prelude::*;
 use qicoo_domain::{
     MeetupEvent, MeetupId, ParticipantId, QuestionEvent, QuestionId, QuestionStatus,
 };
-use qicoo_projections::audit::verify::Verify;
 use qicoo_projections::{QuestionQuery, ReadQueries, Sort, Viewer};
 use sqlx::Connection;
 use tokio_util::sync::CancellationToken;
@@ -295,31 +294,6 @@ async fn check(setup: &Setup, queries: &dyn ReadQueries, model: &Model) -> Resul
     Ok(())
 }
 
-/// The audit fold (what `qicoo verify`, history exports and state-as-of
-/// use) replays the same events into the same read model, hash chain and
-/// leaderboard: one set of rules.
-async fn audit_fold_agrees(read_side: &qicoo_projections::ReadSide) -> Result<(), String> {
-    let feed = read_side.feed();
-    let model = read_side.read_model();
-    let leaderboard = read_side.stored_leaderboard();
-    let report = Verify {
-        feed: feed.as_ref(),
-        model: model.as_ref(),
-        leaderboard: leaderboard.as_deref(),
-        meetup: None,
-    }
-    .run(|_, _| {})
-    .await
-    .map_err(|e| e.to_string())?;
-    match report.differences.first() {
-        Some(d) => Err(format!("the audit fold differs: {d}")),
-        None if leaderboard.is_some() && !report.leaderboard_compared => {
-            Err("the leaderboard was not compared".into())
-        }
-        None => Ok(()),
-    }
-}
-
 /// Total questions and likes in the activity table.
 async fn activity_totals(setup: &Setup) -> (i64, i64) {
     const SQL: &str = "SELECT CAST(coalesce(sum(questions), 0) AS SIGNED), CAST(coalesce(sum(likes), 0) AS SIGNED) FROM activity";
@@ -382,7 +356,7 @@ async fn run_case(
         Err(format!("read model reached {reached} of {last}"))
     } else {
         match check(&setup, queries.as_ref(), &model).await {
-            Ok(()) => audit_fold_agrees(&read_side).await,
+            Ok(()) => crate::support::audit_fold_agrees(&read_side).await,
             Err(e) => Err(e),
         }
     };

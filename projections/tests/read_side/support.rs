@@ -583,3 +583,29 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The audit fold (what `qicoo verify`, exports and state-as-of use) replays
+/// the events into the same read model, hash chain and leaderboard as the
+/// projections built: one set of rules. The first difference, if any.
+pub async fn audit_fold_agrees(read_side: &ReadSide) -> Result<(), String> {
+    let feed = read_side.feed();
+    let model = read_side.read_model();
+    let leaderboard = read_side.stored_leaderboard();
+    let report = qicoo_projections::audit::verify::Verify {
+        feed: feed.as_ref(),
+        model: model.as_ref(),
+        leaderboard: leaderboard.as_deref(),
+        meetup: None,
+    }
+    .run(|_, _| {})
+    .await
+    .map_err(|e| e.to_string())?;
+    match report.differences.first() {
+        Some(d) => Err(format!("the audit fold differs: {d}")),
+        None if leaderboard.is_some() && !report.leaderboard_compared => {
+            Err("the leaderboard was not compared".into())
+        }
+        None if report.events == 0 => Err("no event was replayed".into()),
+        None => Ok(()),
+    }
+}
