@@ -568,21 +568,12 @@ async fn history_pages_filters_and_streams_the_events(app: &TestApp) {
         ("cursor=-3", "cursor"),
         ("type=Vote%20Cast", "type"),
     ] {
-        let response = app
-            .send(
-                Method::GET,
-                &format!("/meetups/{}/history?{query}", m.id),
-                Some(&m.key),
-                None,
-            )
-            .await;
-        assert_eq!(
-            response.status(),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{query}"
-        );
-        let body: Value = response.json().await.expect("json");
-        assert!(body["errors"][field].is_array(), "{query}: {body}");
+        app.assert_invalid_field(
+            &format!("/meetups/{}/history?{query}", m.id),
+            Some(&m.key),
+            field,
+        )
+        .await;
     }
 }
 both!(history_pages_filters_and_streams_the_events);

@@ -348,21 +348,12 @@ async fn export_is_the_organizers_and_refuses_bad_settings(app: &TestApp) {
         ("bom=maybe", "bom"),
         ("as_of=999999999", "as_of"),
     ] {
-        let response = app
-            .send(
-                Method::GET,
-                &format!("/meetups/{}/export?{query}", m.id),
-                Some(&m.key),
-                None,
-            )
-            .await;
-        assert_eq!(
-            response.status(),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{query}"
-        );
-        let body: Value = response.json().await.expect("json");
-        assert!(body["errors"][field].is_array(), "{query}: {body}");
+        app.assert_invalid_field(
+            &format!("/meetups/{}/export?{query}", m.id),
+            Some(&m.key),
+            field,
+        )
+        .await;
     }
     let (ok, _, stderr) = app
         .run_cli(&[

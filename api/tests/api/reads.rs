@@ -150,21 +150,12 @@ async fn lists_page_with_a_cursor_and_refuse_bad_parameters(app: &TestApp) {
         ("cursor=garbage", "cursor"),
         ("min_position=-1", "min_position"),
     ] {
-        let response = app
-            .send(
-                Method::GET,
-                &format!("/meetups/{}/questions?{query}", meetup.id),
-                None,
-                None,
-            )
-            .await;
-        assert_eq!(
-            response.status(),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{query}"
-        );
-        let problem: Value = response.json().await.expect("json");
-        assert!(problem["errors"][field].is_array(), "{query}: {problem}");
+        app.assert_invalid_field(
+            &format!("/meetups/{}/questions?{query}", meetup.id),
+            None,
+            field,
+        )
+        .await;
     }
     let unknown = app
         .send(

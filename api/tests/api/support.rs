@@ -506,6 +506,18 @@ impl TestApp {
         )
     }
 
+    /// GETs `path` and asserts a 422 whose `errors` names `field`.
+    pub async fn assert_invalid_field(&self, path: &str, auth: Option<&str>, field: &str) {
+        let response = self.send(Method::GET, path, auth, None).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path}"
+        );
+        let problem: Value = response.json().await.expect("json");
+        assert!(problem["errors"][field].is_array(), "{path}: {problem}");
+    }
+
     /// The live stream's URL for a meetup.
     pub fn live_url(&self, meetup: &str, query: &str) -> String {
         format!(
