@@ -1,8 +1,11 @@
 //! The likes scenario: participants of one meetup liking its questions, a few
 //! hot ones taking most votes, in a closed loop (each client sends its next
-//! vote as soon as the last one is answered).
+//! vote as soon as the last one is answered). Beside the clients a probe asks,
+//! a few times a second, when the latest acknowledged like became visible in
+//! the read model: the projection's lag from commit to visible, under that
+//! load.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
@@ -26,7 +29,29 @@ pub struct LikesRun {
     pub latency: Summary,
     /// The first error, if any, to say what went wrong.
     pub first_error: Option<String>,
+    /// From a like's acknowledgement to the read model answering at its
+    /// position (`GET /questions/{id}?min_position=`), sampled every
+    /// [`PROBE_EVERY`] during the measured time.
+    #[serde(default)]
+    pub visible: Option<Visibility>,
 }
+
+/// The read model's lag behind acknowledged likes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Visibility {
+    pub all: Summary,
+    /// The first and the second half of the run, to tell a steady lag from a
+    /// growing one.
+    pub first_half: Summary,
+    pub second_half: Summary,
+    pub errors: u64,
+}
+
+/// How often the probe samples the read model's lag.
+pub const PROBE_EVERY: Duration = Duration::from_millis(200);
+
+/// The latest acknowledged like: question, position, when it was answered.
+type LatestAck = Arc<Mutex<Option<(usize, i64, Instant)>>>;
 
 #[derive(Default)]
 struct WorkerTally {
@@ -49,11 +74,20 @@ pub async fn run(
     let start = Instant::now();
     let measure_from = start + warmup;
     let end = measure_from + duration;
+    let latest: LatestAck = Arc::default();
+    let probe = tokio::spawn(probe_visibility(
+        api.clone(),
+        Arc::clone(fixture),
+        Arc::clone(&latest),
+        measure_from,
+        end,
+    ));
     let mut workers = Vec::with_capacity(clients);
     for seed in 0..clients {
         let api = api.clone();
         let fixture = Arc::clone(fixture);
         let plan = Arc::clone(plan);
+        let latest = Arc::clone(&latest);
         workers.push(tokio::spawn(async move {
             let mut rng = rand::rngs::StdRng::seed_from_u64(seed as u64 ^ 0x5143);
             let mut tally = WorkerTally::default();
@@ -74,7 +108,10 @@ pub async fn run(
                     continue;
                 }
                 match result {
-                    Ok(_) => {
+                    Ok(position) => {
+                        if let Ok(mut latest) = latest.lock() {
+                            *latest = Some((vote.question, position, Instant::now()));
+                        }
                         tally.ok += 1;
                         tally
                             .latencies
@@ -99,6 +136,7 @@ pub async fn run(
             total.first_error = tally.first_error;
         }
     }
+    let visible = probe.await?;
     let seconds = Instant::now()
         .saturating_duration_since(measure_from)
         .as_secs_f64()
@@ -111,5 +149,55 @@ pub async fn run(
         per_second: total.ok as f64 / seconds,
         latency: total.latencies.summary(),
         first_error: total.first_error,
+        visible: Some(visible),
     })
+}
+
+/// Every [`PROBE_EVERY`] from `from` to `end`: waits for the read model to
+/// reach the latest acknowledged like and records how long after its
+/// acknowledgement that was.
+async fn probe_visibility(
+    api: Api,
+    fixture: Arc<Fixture>,
+    latest: LatestAck,
+    from: Instant,
+    end: Instant,
+) -> Visibility {
+    let half = from + (end - from) / 2;
+    let (mut first, mut second) = (Latencies::default(), Latencies::default());
+    let mut errors = 0;
+    let mut ticks = tokio::time::interval_at(from.into(), PROBE_EVERY);
+    loop {
+        let tick = ticks.tick().await.into_std();
+        if tick >= end {
+            break;
+        }
+        let Some((question, position, acknowledged)) = latest.lock().ok().and_then(|l| *l) else {
+            continue;
+        };
+        match api
+            .question_likes(&fixture.questions[question], position)
+            .await
+        {
+            Ok(_) => {
+                let lag = acknowledged.elapsed().as_micros() as u64;
+                let half = if acknowledged < half {
+                    &mut first
+                } else {
+                    &mut second
+                };
+                half.record_micros(lag);
+            }
+            Err(_) => errors += 1,
+        }
+    }
+    let mut all = Latencies::default();
+    all.merge(&first);
+    all.merge(&second);
+    Visibility {
+        all: all.summary(),
+        first_half: first.summary(),
+        second_half: second.summary(),
+        errors,
+    }
 }

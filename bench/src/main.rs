@@ -36,6 +36,9 @@ enum Command {
     /// Closed-loop likes on one meetup's questions (a few hot ones), at each
     /// client count.
     Likes(LikesArgs),
+    /// Writes the plan `bench/wrk/likes.lua` sends with wrk: a fresh meetup's
+    /// (question, participant) pairs, one `path<TAB>token` line each.
+    WrkPlan(WrkPlanArgs),
     /// Likes by different participants on one question: are the last as fast
     /// as the first?
     HotQuestion(HotArgs),
@@ -108,6 +111,19 @@ struct LikesArgs {
     /// Where to write the results (JSON); standard output when unset.
     #[arg(long)]
     out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct WrkPlanArgs {
+    #[command(flatten)]
+    target: Target,
+    #[arg(long, default_value_t = 20)]
+    questions: usize,
+    #[arg(long, default_value_t = 2000)]
+    participants: usize,
+    /// Where to write the plan.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -323,8 +339,9 @@ async fn run(cli: Cli) -> Result<()> {
             for clients in args.clients {
                 let run =
                     likes::run(&api, &fixture, &plan, clients, args.warmup, args.duration).await?;
+                let visible_p99 = run.visible.as_ref().map_or(0.0, |v| v.all.p99_ms);
                 eprintln!(
-                    "  likes ({}), {clients:>2} clients: {:>7.0}/s  p50 {:.1} ms  p99 {:.1} ms  errors {}",
+                    "  likes ({}), {clients:>2} clients: {:>7.0}/s  p50 {:.1} ms  p99 {:.1} ms  errors {}  visible p99 {visible_p99:.1} ms",
                     args.label, run.per_second, run.latency.p50_ms, run.latency.p99_ms, run.errors
                 );
                 runs.push(run);
@@ -336,6 +353,18 @@ async fn run(cli: Cli) -> Result<()> {
                     runs,
                 },
             )
+        }
+        Command::WrkPlan(args) => {
+            let api = Api::new(&args.target.base_url)?;
+            let fixture = fixture(&api, args.questions, args.participants).await?;
+            let mut plan = String::new();
+            for token in &fixture.tokens {
+                for question in &fixture.questions {
+                    plan.push_str(&format!("/api/v1/questions/{question}/vote\t{token}\n"));
+                }
+            }
+            std::fs::write(&args.out, plan)?;
+            Ok(())
         }
         Command::HotQuestion(args) => {
             let api = Api::new(&args.target.base_url)?;

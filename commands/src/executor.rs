@@ -5,10 +5,9 @@
 //! This is cqrs-es's `CqrsFramework::execute` with two additions the API needs:
 //! the resulting state and the global position of the last appended event
 //! (or of the aggregate's current state when nothing was appended). Loading goes
-//! through cqrs-es's event store; appending is one multi-row `INSERT …
-//! RETURNING global_position` in the rows postgres-es and sqlite-es read back,
-//! atomic on its own, so a command costs one round trip to write instead of a
-//! transaction and a second query for its position.
+//! through cqrs-es's event store; appending goes through the group commit
+//! ([`crate::append`]), which writes the events of concurrent commands in one
+//! statement and one commit, in the rows postgres-es and sqlite-es read back.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,8 +20,10 @@ use cqrs_es::{Aggregate, EventEnvelope, EventStore as _};
 use qicoo_domain::InMeetup;
 use rand::Rng;
 
+use crate::append::{AppendError, Appended, GroupCommit};
 use crate::context::CommandContext;
 use crate::error::{classify, classify_sqlx, CommandError, Failure};
+use crate::load::BatchedLoads;
 use crate::repository::AnyEventRepository;
 use crate::store::EventStore;
 
@@ -50,6 +51,23 @@ pub struct Executed<A> {
     pub position: i64,
 }
 
+/// The batched reader and writer every executor of one service shares.
+#[derive(Clone, Debug)]
+pub struct Writers {
+    pub loads: BatchedLoads,
+    pub appends: GroupCommit,
+}
+
+impl Writers {
+    /// Starts the reader and writer tasks on the current Tokio runtime.
+    pub fn start(store: &EventStore) -> Self {
+        Self {
+            loads: BatchedLoads::start(store.clone()),
+            appends: GroupCommit::start(store.clone()),
+        }
+    }
+}
+
 /// Called after events were appended, e.g. to wake projection workers in the
 /// same process at once instead of at their next poll.
 pub type AppendHook = Arc<dyn Fn() + Send + Sync>;
@@ -62,6 +80,7 @@ where
     events: PersistedEventStore<AnyEventRepository, A>,
     services: A::Services,
     store: EventStore,
+    appender: GroupCommit,
     on_append: AppendHook,
 }
 
@@ -70,11 +89,20 @@ where
     A: Aggregate + InMeetup + Clone,
     A::Command: Clone,
 {
-    pub fn new(store: &EventStore, services: A::Services, on_append: AppendHook) -> Self {
+    pub fn new(
+        store: &EventStore,
+        writers: &Writers,
+        services: A::Services,
+        on_append: AppendHook,
+    ) -> Self {
         Self {
-            events: PersistedEventStore::new_event_store(AnyEventRepository::new(store)),
+            events: PersistedEventStore::new_event_store(AnyEventRepository::new(
+                store,
+                writers.loads.clone(),
+            )),
             services,
             store: store.clone(),
+            appender: writers.appends.clone(),
             on_append,
         }
     }
@@ -151,8 +179,8 @@ where
             let metadata = ctx.metadata(state.meetup_id());
             let appended = events.len();
             let rows = serialize::<A>(aggregate_id, loaded.current_sequence, events, metadata)?;
-            match bounded(self.store.append(&rows)).await? {
-                Ok(position) => {
+            let failure = match bounded(self.appender.append(rows)).await? {
+                Ok(Appended::At(position)) => {
                     (self.on_append)();
                     return Ok(Executed {
                         state,
@@ -160,18 +188,19 @@ where
                         position,
                     });
                 }
-                Err(err) => match classify_sqlx(&err) {
-                    Failure::Retry if attempt < MAX_ATTEMPTS => backoff(attempt).await,
-                    Failure::Retry => {
-                        tracing::warn!(
-                            aggregate = A::TYPE,
-                            aggregate_id,
-                            "gave up after conflicts"
-                        );
-                        return Err(CommandError::Conflict);
-                    }
-                    Failure::Fail(err) => return Err(err),
-                },
+                Ok(Appended::Conflict) => Failure::Retry,
+                Err(AppendError::Store(err)) => classify_sqlx(&err),
+                Err(AppendError::WriterStopped) => Failure::Fail(CommandError::Unavailable(
+                    AppendError::WriterStopped.to_string(),
+                )),
+            };
+            match failure {
+                Failure::Retry if attempt < MAX_ATTEMPTS => backoff(attempt).await,
+                Failure::Retry => {
+                    tracing::warn!(aggregate = A::TYPE, aggregate_id, "gave up after conflicts");
+                    return Err(CommandError::Conflict);
+                }
+                Failure::Fail(err) => return Err(err),
             }
         }
     }

@@ -11,6 +11,7 @@ use qicoo_domain::{
     QuestionLookup,
 };
 
+use crate::load::BatchedLoads;
 use crate::repository::AnyEventRepository;
 use crate::store::EventStore;
 
@@ -21,10 +22,11 @@ pub struct StoreLookups {
 }
 
 impl StoreLookups {
-    pub fn new(store: &EventStore) -> Arc<Self> {
+    pub fn new(store: &EventStore, loads: &BatchedLoads) -> Arc<Self> {
+        let repository = || AnyEventRepository::new(store, loads.clone());
         Arc::new(Self {
-            meetups: PersistedEventStore::new_event_store(AnyEventRepository::new(store)),
-            questions: PersistedEventStore::new_event_store(AnyEventRepository::new(store)),
+            meetups: PersistedEventStore::new_event_store(repository()),
+            questions: PersistedEventStore::new_event_store(repository()),
         })
     }
 }

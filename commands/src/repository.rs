@@ -1,5 +1,7 @@
 //! One `PersistedEventRepository` over either store, so that everything above it
-//! is written once instead of once per database.
+//! is written once instead of once per database. Aggregates are loaded through
+//! the batched reader ([`crate::load`]); the rest is postgres-es's or
+//! sqlite-es's.
 
 use cqrs_es::persist::{
     PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
@@ -9,31 +11,39 @@ use postgres_es::PostgresEventRepository;
 use serde_json::Value;
 use sqlite_es::SqliteEventRepository;
 
+use crate::load::BatchedLoads;
 use crate::store::EventStore;
 
 /// postgres-es or sqlite-es, chosen by the event store's URL.
-pub enum AnyEventRepository {
+enum Adapter {
     Postgres(PostgresEventRepository),
     Sqlite(SqliteEventRepository),
 }
 
+/// The write side's repository over either store.
+pub struct AnyEventRepository {
+    adapter: Adapter,
+    loads: BatchedLoads,
+}
+
 impl AnyEventRepository {
-    /// A repository over the store's pool.
-    pub fn new(store: &EventStore) -> Self {
-        match store {
+    /// A repository over the store's pool, loading through `loads`.
+    pub fn new(store: &EventStore, loads: BatchedLoads) -> Self {
+        let adapter = match store {
             EventStore::Postgres(pool) => {
-                Self::Postgres(PostgresEventRepository::new(pool.clone()))
+                Adapter::Postgres(PostgresEventRepository::new(pool.clone()))
             }
-            EventStore::Sqlite(pool) => Self::Sqlite(SqliteEventRepository::new(pool.clone())),
-        }
+            EventStore::Sqlite(pool) => Adapter::Sqlite(SqliteEventRepository::new(pool.clone())),
+        };
+        Self { adapter, loads }
     }
 }
 
 macro_rules! delegate {
     ($self:ident, $repo:ident => $call:expr) => {
-        match $self {
-            AnyEventRepository::Postgres($repo) => $call.await,
-            AnyEventRepository::Sqlite($repo) => $call.await,
+        match &$self.adapter {
+            Adapter::Postgres($repo) => $call.await,
+            Adapter::Sqlite($repo) => $call.await,
         }
     };
 }
@@ -43,7 +53,7 @@ impl PersistedEventRepository for AnyEventRepository {
         &self,
         aggregate_id: &str,
     ) -> Result<Vec<SerializedEvent>, PersistenceError> {
-        delegate!(self, repo => repo.get_events::<A>(aggregate_id))
+        self.loads.events(A::TYPE, aggregate_id).await
     }
 
     async fn get_last_events<A: Aggregate>(

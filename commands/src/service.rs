@@ -12,7 +12,7 @@ use rand::Rng;
 
 use crate::context::CommandContext;
 use crate::error::CommandError;
-use crate::executor::{AppendHook, Executed, Executor};
+use crate::executor::{AppendHook, Executed, Executor, Writers};
 use crate::lookups::StoreLookups;
 use crate::store::{EventStore, EventStoreError};
 
@@ -52,18 +52,23 @@ impl CommandService {
     }
 
     /// A service that calls `on_append` whenever a command appended events.
+    /// Starts the event store's batched reader and writer tasks
+    /// ([`Writers`]) on the current Tokio runtime.
     pub fn with_append_hook(store: EventStore, on_append: AppendHook) -> Self {
-        let lookups = StoreLookups::new(&store);
+        let writers = Writers::start(&store);
+        let lookups = StoreLookups::new(&store, &writers.loads);
         Self {
-            meetups: Executor::new(&store, (), on_append.clone()),
-            join_codes: Executor::new(&store, (), on_append.clone()),
+            meetups: Executor::new(&store, &writers, (), on_append.clone()),
+            join_codes: Executor::new(&store, &writers, (), on_append.clone()),
             questions: Executor::new(
                 &store,
+                &writers,
                 QuestionServices::new(lookups.clone()),
                 on_append.clone(),
             ),
             votes: Executor::new(
                 &store,
+                &writers,
                 VoteServices::new(lookups.clone(), lookups),
                 on_append,
             ),

@@ -1,10 +1,9 @@
 //! The event store's connection: which database it is, how to reach it, its
-//! migrations, and the one query the write side adds to what cqrs-es does
-//! (the global position of an appended event).
+//! migrations, and the queries the write side adds to what cqrs-es does (the
+//! global position of a stored event; appending is [`crate::append`]'s).
 
 use std::time::Duration;
 
-use cqrs_es::persist::SerializedEvent;
 use qicoo_storage::{
     applied_or_none, sqlite_options, DatabaseKind, SchemaStatus, APPLIED_VERSIONS,
 };
@@ -145,78 +144,6 @@ impl EventStore {
             Self::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()),
         };
         result.map_err(EventStoreError::Unreachable)
-    }
-
-    /// Appends the events of one command in one statement (atomic without a
-    /// transaction) and returns the global position of the last. A concurrent
-    /// append to the same aggregate fails with a unique violation, which the
-    /// executor retries.
-    pub async fn append(&self, events: &[SerializedEvent]) -> Result<i64, sqlx::Error> {
-        const COLUMNS: &str = "INSERT INTO events \
-             (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-             VALUES ";
-        let mut sql = String::with_capacity(COLUMNS.len() + events.len() * 48 + 32);
-        sql.push_str(COLUMNS);
-        for i in 0..events.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            let n = i * 7;
-            match self {
-                Self::Postgres(_) => sql.push_str(&format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    n + 1,
-                    n + 2,
-                    n + 3,
-                    n + 4,
-                    n + 5,
-                    n + 6,
-                    n + 7
-                )),
-                Self::Sqlite(_) => sql.push_str(&format!(
-                    "(?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
-                    n + 1,
-                    n + 2,
-                    n + 3,
-                    n + 4,
-                    n + 5,
-                    n + 6,
-                    n + 7
-                )),
-            }
-        }
-        sql.push_str(" RETURNING global_position");
-        let positions: Vec<i64> = match self {
-            Self::Postgres(pool) => {
-                let mut query = sqlx::query_scalar(&sql);
-                for e in events {
-                    query = query
-                        .bind(e.aggregate_type.as_str())
-                        .bind(e.aggregate_id.as_str())
-                        .bind(i64::try_from(e.sequence).unwrap_or(i64::MAX))
-                        .bind(e.event_type.as_str())
-                        .bind(e.event_version.as_str())
-                        .bind(&e.payload)
-                        .bind(&e.metadata);
-                }
-                query.fetch_all(pool).await?
-            }
-            Self::Sqlite(pool) => {
-                let mut query = sqlx::query_scalar(&sql);
-                for e in events {
-                    query = query
-                        .bind(e.aggregate_type.as_str())
-                        .bind(e.aggregate_id.as_str())
-                        .bind(i64::try_from(e.sequence).unwrap_or(i64::MAX))
-                        .bind(e.event_type.as_str())
-                        .bind(e.event_version.as_str())
-                        .bind(e.payload.to_string())
-                        .bind(e.metadata.to_string());
-                }
-                query.fetch_all(pool).await?
-            }
-        };
-        positions.into_iter().max().ok_or(sqlx::Error::RowNotFound)
     }
 
     /// The global position of one stored event, identified as cqrs-es knows it.

@@ -13,6 +13,7 @@ mod export;
 mod flows;
 mod handover;
 mod healthcheck;
+mod kill_safety;
 mod live;
 mod live_abuse;
 mod openapi;

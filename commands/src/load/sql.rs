@@ -1,0 +1,108 @@
+//! The one query a batch of loads is read with, in each database's dialect:
+//! every event of the given aggregates, each aggregate's in sequence order.
+
+use cqrs_es::persist::SerializedEvent;
+use serde_json::Value;
+use sqlx::Row;
+
+use crate::store::EventStore;
+
+const POSTGRES: &str = "SELECT e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, \
+            e.event_version, e.payload, e.metadata \
+       FROM UNNEST($1::text[], $2::text[]) AS k(t, i) \
+       JOIN events e ON e.aggregate_type = k.t AND e.aggregate_id = k.i \
+      ORDER BY e.aggregate_type, e.aggregate_id, e.sequence";
+
+fn sqlite_statement(keys: usize) -> String {
+    let mut sql = String::from(
+        "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, \
+                payload, metadata \
+           FROM events WHERE (aggregate_type, aggregate_id) IN (VALUES ",
+    );
+    for i in 0..keys {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str("(?, ?)");
+    }
+    sql.push_str(") ORDER BY aggregate_type, aggregate_id, sequence");
+    sql
+}
+
+pub(super) async fn select(
+    store: &EventStore,
+    keys: &[&(String, String)],
+) -> Result<Vec<SerializedEvent>, sqlx::Error> {
+    match store {
+        EventStore::Postgres(pool) => {
+            let rows = sqlx::query(POSTGRES)
+                .bind(keys.iter().map(|k| k.0.as_str()).collect::<Vec<_>>())
+                .bind(keys.iter().map(|k| k.1.as_str()).collect::<Vec<_>>())
+                .fetch_all(pool)
+                .await?;
+            rows.iter()
+                .map(|row| {
+                    event(
+                        row.try_get(0)?,
+                        row.try_get(1)?,
+                        row.try_get(2)?,
+                        row.try_get(3)?,
+                        row.try_get(4)?,
+                        row.try_get(5)?,
+                        row.try_get(6)?,
+                    )
+                })
+                .collect()
+        }
+        EventStore::Sqlite(pool) => {
+            let sql = sqlite_statement(keys.len());
+            let mut query = sqlx::query(&sql);
+            for (aggregate_type, aggregate_id) in keys.iter().map(|k| (&k.0, &k.1)) {
+                query = query
+                    .bind(aggregate_type.as_str())
+                    .bind(aggregate_id.as_str());
+            }
+            let rows = query.fetch_all(pool).await?;
+            rows.iter()
+                .map(|row| {
+                    let payload: String = row.try_get(5)?;
+                    let metadata: String = row.try_get(6)?;
+                    event(
+                        row.try_get(0)?,
+                        row.try_get(1)?,
+                        row.try_get(2)?,
+                        row.try_get(3)?,
+                        row.try_get(4)?,
+                        json(&payload)?,
+                        json(&metadata)?,
+                    )
+                })
+                .collect()
+        }
+    }
+}
+
+fn json(text: &str) -> Result<Value, sqlx::Error> {
+    serde_json::from_str(text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+fn event(
+    aggregate_type: String,
+    aggregate_id: String,
+    sequence: i64,
+    event_type: String,
+    event_version: String,
+    payload: Value,
+    metadata: Value,
+) -> Result<SerializedEvent, sqlx::Error> {
+    let sequence = usize::try_from(sequence).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    Ok(SerializedEvent::new(
+        aggregate_id,
+        sequence,
+        aggregate_type,
+        event_type,
+        event_version,
+        payload,
+        metadata,
+    ))
+}
