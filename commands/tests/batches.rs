@@ -1,12 +1,14 @@
-//! The group commit on both event stores: a batch of commands is written in one
-//! statement, and each command's outcome is its own — a conflict or a failure
-//! of one command never costs its batch-mates their events.
+//! The group commit and the batched loads on both event stores: a batch of
+//! commands is written in one statement, and each command's outcome is its own
+//! — a conflict or a failure of one command never costs its batch-mates their
+//! events; concurrent loads read together each get their own aggregate.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use cqrs_es::persist::SerializedEvent;
 use futures::future::join_all;
 use qicoo_commands::append::{write_batch, Appended, GroupCommit};
+use qicoo_commands::load::BatchedLoads;
 use qicoo_commands::store::PoolSettings;
 use qicoo_commands::EventStore;
 use qicoo_testkit::PgTestDb;
@@ -225,3 +227,54 @@ async fn concurrent_appends_through_the_writer_each_get_their_own_answer(store: 
     assert_eq!(rows.len(), 100, "each aggregate's event is stored once");
 }
 on_both!(concurrent_appends_through_the_writer_each_get_their_own_answer);
+
+async fn concurrent_loads_each_get_their_own_aggregate_in_order(store: &EventStore) {
+    let a = [event("a", 1), event("a", 2), event("a", 3)];
+    let b = [event("b", 1)];
+    for outcome in write_batch(store, &[&a, &b]).await {
+        position(&outcome);
+    }
+    let loads = BatchedLoads::start(store.clone());
+    let ids = ["a", "b", "none", "a"];
+    let streams = join_all((0..120).map(|i| {
+        let loads = loads.clone();
+        async move { loads.events("Vote", ids[i % ids.len()]).await }
+    }))
+    .await;
+    for (i, stream) in streams.into_iter().enumerate() {
+        let stream = stream.expect("loaded");
+        let id = ids[i % ids.len()];
+        let sequences: Vec<usize> = stream.iter().map(|e| e.sequence).collect();
+        let expected = match id {
+            "a" => vec![1, 2, 3],
+            "b" => vec![1],
+            _ => vec![],
+        };
+        assert_eq!(sequences, expected, "load {i} of {id}");
+        assert!(stream.iter().all(|e| e.aggregate_id == id));
+        assert!(stream
+            .iter()
+            .all(|e| e.payload == json!({"VoteCast": {"n": e.sequence}})));
+    }
+}
+on_both!(concurrent_loads_each_get_their_own_aggregate_in_order);
+
+#[tokio::test]
+async fn a_load_from_an_unreachable_store_is_a_connection_error() {
+    // Nothing listens on port 9; the pool connects lazily.
+    let store = EventStore::connect(
+        "postgres://qicoo@127.0.0.1:9/none",
+        PoolSettings {
+            max_connections: 1,
+            acquire_timeout: std::time::Duration::from_millis(500),
+        },
+    )
+    .await
+    .unwrap();
+    let loads = BatchedLoads::start(store);
+    let err = loads.events("Vote", "a").await.unwrap_err();
+    assert!(
+        matches!(err, cqrs_es::persist::PersistenceError::ConnectionError(_)),
+        "{err:?}"
+    );
+}
