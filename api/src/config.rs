@@ -157,8 +157,9 @@ pub struct StoreArgs {
     )]
     pub event_store_url: SecretString,
 
-    /// Read model: `mysql://…` or `sqlite://path`. Unset: the event store's SQLite
-    /// file (required with a Postgres event store).
+    /// Read model: `mysql://…` or `sqlite://path`. Unset: a SQLite file beside the
+    /// event store's (`qicoo.read.db` beside `qicoo.db`); required with a
+    /// Postgres event store.
     #[arg(long, env = "QICOO_READ_MODEL_URL", hide_env_values = true, global = true, value_parser = parse_secret)]
     pub read_model_url: Option<SecretString>,
 

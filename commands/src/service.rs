@@ -56,7 +56,7 @@ impl CommandService {
     /// ([`Writers`]) on the current Tokio runtime.
     pub fn with_append_hook(store: EventStore, on_append: AppendHook) -> Self {
         let writers = Writers::start(&store);
-        let lookups = StoreLookups::new(&store, &writers.loads);
+        let lookups = StoreLookups::new(&writers.loads);
         Self {
             meetups: Executor::new(&store, &writers, (), on_append.clone()),
             join_codes: Executor::new(&store, &writers, (), on_append.clone()),

@@ -256,6 +256,17 @@ async fn concurrent_loads_each_get_their_own_aggregate_in_order(store: &EventSto
             .iter()
             .all(|e| e.payload == json!({"VoteCast": {"n": e.sequence}})));
     }
+    let (all, after_two, after_last) = tokio::join!(
+        loads.events_after("Vote", "a", 0),
+        loads.events_after("Vote", "a", 2),
+        loads.events_after("Vote", "a", 3),
+    );
+    let sequences = |events: Vec<SerializedEvent>| -> Vec<usize> {
+        events.iter().map(|e| e.sequence).collect()
+    };
+    assert_eq!(sequences(all.expect("loaded")), vec![1, 2, 3]);
+    assert_eq!(sequences(after_two.expect("loaded")), vec![3]);
+    assert!(after_last.expect("loaded").is_empty());
 }
 on_both!(concurrent_loads_each_get_their_own_aggregate_in_order);
 

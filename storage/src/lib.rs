@@ -18,4 +18,4 @@ pub use kind::{redacted, DatabaseKind};
 #[cfg(feature = "redis")]
 pub use redis_errors::redis_is_unavailable;
 pub use schema::{applied_or_none, is_missing_table, SchemaStatus, APPLIED_VERSIONS};
-pub use sqlite::sqlite_options;
+pub use sqlite::{read_model_beside, sqlite_options};

@@ -58,3 +58,30 @@ async fn concurrent_edits_of_one_meetup_all_succeed_without_a_server_error(app: 
     assert_eq!(app.count_events("MeetupRenamed").await, 20);
 }
 both!(concurrent_edits_of_one_meetup_all_succeed_without_a_server_error);
+
+async fn a_question_withdrawn_after_likes_refuses_the_next_like(app: &TestApp) {
+    let meetup = app.create_meetup(false).await;
+    let author = app.participant().await;
+    let question = app.post_question(&meetup, &author, "Gone soon?").await;
+    let path = format!("/questions/{question}/vote");
+    // These likes read the question and its meetup, which the write side keeps.
+    for _ in 0..3 {
+        let fan = app.participant().await;
+        let liked = app.send(Method::PUT, &path, Some(&fan), None).await;
+        assert_eq!(liked.status(), StatusCode::OK);
+    }
+    let withdrawn = app
+        .send(
+            Method::DELETE,
+            &format!("/questions/{question}"),
+            Some(&author),
+            None,
+        )
+        .await;
+    assert!(withdrawn.status().is_success(), "{}", withdrawn.status());
+    let late = app.participant().await;
+    let refused = app.send(Method::PUT, &path, Some(&late), None).await;
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    assert_eq!(app.count_events("VoteCast").await, 3);
+}
+both!(a_question_withdrawn_after_likes_refuses_the_next_like);

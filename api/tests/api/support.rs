@@ -481,7 +481,16 @@ impl TestApp {
                 pool.close().await;
                 done.rows_affected()
             }
-            None => self.store_execute(sql, sql, &[]).await,
+            None => {
+                let url = qicoo_storage::read_model_beside(&self.store_url)
+                    .expect("the embedded read model's file");
+                let pool = sqlx::SqlitePool::connect(&url)
+                    .await
+                    .expect("connects to the read model");
+                let done = sqlx::query(sql).execute(&pool).await.expect("statement");
+                pool.close().await;
+                done.rows_affected()
+            }
         }
     }
 

@@ -23,8 +23,9 @@ use crate::store::EventStore;
 /// The most requests one read takes.
 const MAX_BATCH: usize = 256;
 
-/// An aggregate's key: its type and id.
-type Key = (String, String);
+/// What one request reads: an aggregate's type and id, and the sequence number
+/// after which its events are wanted (0: all of them).
+type Key = (String, String, i64);
 
 struct Request {
     key: Key,
@@ -86,10 +87,21 @@ impl BatchedLoads {
         aggregate_type: &str,
         aggregate_id: &str,
     ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        self.events_after(aggregate_type, aggregate_id, 0).await
+    }
+
+    /// The events of one aggregate numbered after `sequence`, in order.
+    pub async fn events_after(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
         let stopped =
             || PersistenceError::ConnectionError("the event store's reader has stopped".into());
         let (reply, answer) = oneshot::channel();
-        let key = (aggregate_type.to_owned(), aggregate_id.to_owned());
+        let after = i64::try_from(sequence).unwrap_or(i64::MAX);
+        let key = (aggregate_type.to_owned(), aggregate_id.to_owned(), after);
         self.queue
             .send(Request { key, reply })
             .await
@@ -110,17 +122,20 @@ async fn read_batches(store: EventStore, mut requests: mpsc::Receiver<Request>) 
         metrics::histogram!("qicoo_batched_load_aggregates").record(keys.len() as f64);
         match sql::select(&store, &keys).await {
             Ok(events) => {
-                let mut streams: HashMap<Key, Vec<SerializedEvent>> = HashMap::new();
-                for event in events {
-                    streams
-                        .entry((event.aggregate_type.clone(), event.aggregate_id.clone()))
-                        .or_default()
-                        .push(event);
+                // Each key's rows, in order, as the query returned them.
+                let mut streams: HashMap<&Key, Vec<SerializedEvent>> = HashMap::new();
+                for (key, event) in events {
+                    streams.entry(keys[key]).or_default().push(event);
                 }
+                let mut streams: HashMap<Key, Vec<SerializedEvent>> = streams
+                    .into_iter()
+                    .map(|(key, events)| (key.clone(), events))
+                    .collect();
                 for request in batch.drain(..) {
                     let stream = streams.get(&request.key).cloned().unwrap_or_default();
                     let _ = request.reply.send(Ok(stream));
                 }
+                streams.clear();
             }
             Err(err) => {
                 let err = Arc::new(LoadError::of(&err));

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use qicoo_storage::{sqlite_options, DatabaseKind};
+use qicoo_storage::{read_model_beside, sqlite_options, DatabaseKind};
 use sqlx::mysql::MySqlPoolOptions;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::SqlitePoolOptions;
@@ -58,7 +58,7 @@ struct EventSide {
     archive: Arc<dyn EventArchive>,
     notifier: AppendNotifier,
     leadership: Leadership,
-    /// The SQLite pool, which the embedded read model shares.
+    /// The SQLite pool, which an in-memory embedded read model shares.
     sqlite: Option<SqlitePool>,
 }
 
@@ -113,7 +113,14 @@ pub(super) async fn open(config: &ReadSideConfig) -> Result<Stores, ReadSideErro
     };
 
     let model: Arc<dyn ReadModelStore> = match (&config.read_model_url, event_sqlite) {
-        (None, Some(pool)) => Arc::new(sqlite::read_model(pool)),
+        // The embedded default: a file of its own beside the events', so the
+        // projections' commits never wait for the commands' lock (and back).
+        (None, Some(pool)) => match read_model_beside(&config.event_store_url) {
+            Some(url) => Arc::new(sqlite::read_model(
+                open_sqlite(&url, "read model", max_connections).await?,
+            )),
+            None => Arc::new(sqlite::read_model(pool)),
+        },
         (None, None) => {
             return Err(ReadSideError::Config(format!(
                 "a Postgres event store needs a read model URL ({} or {})",

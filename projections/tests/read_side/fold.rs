@@ -305,15 +305,20 @@ async fn activity_totals(setup: &Setup) -> (i64, i64) {
                 .await
                 .expect("activity")
         }
-        None => match &setup.events {
-            crate::support::EventStore::Sqlite { pool, .. } => sqlx::query_as(
+        None => {
+            // The embedded read model's own file, beside the events'.
+            let url = qicoo_storage::read_model_beside(&setup.config.event_store_url)
+                .expect("a SQLite file");
+            let pool = sqlx::SqlitePool::connect(&url).await.expect("read model");
+            let totals = sqlx::query_as(
                 "SELECT coalesce(sum(questions), 0), coalesce(sum(likes), 0) FROM activity",
             )
-            .fetch_one(pool)
+            .fetch_one(&pool)
             .await
-            .expect("activity"),
-            crate::support::EventStore::Postgres { .. } => unreachable!("needs a read model URL"),
-        },
+            .expect("activity");
+            pool.close().await;
+            totals
+        }
     }
 }
 
