@@ -510,7 +510,10 @@ pub fn render(dir: &Path, findings: &[std::path::PathBuf]) -> Result<String> {
         w,
         "| events | SQLite replay s | replay events/s | raw read s | raw read events/s | ratio |\n|---|---|---|---|---|---|"
     );
-    for step in steps.iter().filter(|s| s.get("sqlite_replay_seconds").is_some()) {
+    for step in steps
+        .iter()
+        .filter(|s| s.get("sqlite_replay_seconds").is_some())
+    {
         let stopped = step.get("sqlite_finished").and_then(Value::as_bool) == Some(false);
         let prefix = if stopped { "> " } else { "" };
         let _ = writeln!(

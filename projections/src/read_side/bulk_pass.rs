@@ -5,7 +5,7 @@
 //! from that checkpoint.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::try_join_all;
 use tokio::sync::mpsc;
@@ -90,7 +90,13 @@ where
     let reader = tokio::spawn(read_pages(feed.clone(), tx, stop));
     let mut checkpoint = Checkpoint::default();
     let mut events = 0_u64;
+    // Where the time goes, for the log: waiting for pages, folding them,
+    // waiting for the writes of the last page, and finishing.
+    let (mut reading, mut folding, mut writing) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let mut clock = Instant::now();
     while let Some(page) = rx.recv().await {
+        reading += clock.elapsed();
+        clock = Instant::now();
         if cancel.is_cancelled() {
             return Err(ReadSideError::Cancelled);
         }
@@ -107,8 +113,12 @@ where
         let applied: Vec<&StoredEvent> = page.iter().collect();
         checkpoint = advance(&checkpoint, &applied, checkpoint.watermark);
         events += applied.len() as u64;
+        folding += clock.elapsed();
+        clock = Instant::now();
         try_join_all(loads.iter_mut().map(|load| load.flush())).await?;
         tick(events).await?;
+        writing += clock.elapsed();
+        clock = Instant::now();
     }
     if let Err(e) = reader.await {
         return Err(ReadSideError::Replay(format!(
@@ -122,7 +132,16 @@ where
         });
     }
     checkpoint.watermark = feed.watermark(&checkpoint).await?;
+    let finishing = Instant::now();
     try_join_all(loads.into_iter().map(|load| load.finish(&checkpoint))).await?;
+    tracing::info!(
+        events,
+        reading_ms = reading.as_millis(),
+        folding_ms = folding.as_millis(),
+        writing_ms = writing.as_millis(),
+        finishing_ms = finishing.elapsed().as_millis(),
+        "bulk pass: events read, folded and written"
+    );
     Ok(Reached {
         checkpoint: Some(checkpoint),
         events,

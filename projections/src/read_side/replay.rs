@@ -174,7 +174,14 @@ impl ReadSide {
         for (i, (rebuildable, projection)) in building.iter().enumerate() {
             let name = rebuildable.name();
             let done = self
-                .catch_up(projection.as_ref(), name, reached.events, lock, progress, cancel)
+                .catch_up(
+                    projection.as_ref(),
+                    name,
+                    reached.events,
+                    lock,
+                    progress,
+                    cancel,
+                )
                 .await;
             let swapped = match done {
                 Ok(()) => swap_in(*rebuildable).await,

@@ -18,6 +18,10 @@ use crate::event::{Checkpoint, DomainEvent, StoredEvent};
 /// rows.
 const MAX_VALUES: usize = 30_000;
 
+/// Statements per transaction: a commit (a flush of the log) every few tens
+/// of thousands of rows.
+const STATEMENTS_PER_COMMIT: usize = 8;
+
 /// The fresh tables of a [`SqlReadModel`], filled in bulk.
 pub(super) struct SqlBulkLoad {
     model: SqlReadModel,
@@ -72,31 +76,35 @@ async fn write_links(model: SqlReadModel, rows: Vec<[Value; 3]>) -> Result<(), S
 
 impl SqlReadModel {
     /// Inserts `rows` into the columns `head` names (`INSERT INTO t (a, b)`),
-    /// as many rows to a statement as fit. Each statement commits on its own:
-    /// the tables are a rebuild's fresh ones, which nothing reads, and a
-    /// writer of the same database (the embedded write side, in SQLite)
-    /// waits for one statement at most.
+    /// as many rows to a statement as fit, committing every
+    /// [`STATEMENTS_PER_COMMIT`] statements: the tables are a rebuild's
+    /// fresh ones, which nothing reads, and a writer of the same database
+    /// (the embedded write side, in SQLite) waits for one commit at most.
     async fn insert_rows<const W: usize>(
         &self,
         head: String,
         rows: impl Iterator<Item = [Value; W]> + Send,
     ) -> Result<(), StoreError> {
         let per_statement = (MAX_VALUES / W).max(1);
-        let mut rows = rows;
-        loop {
-            let mut values = Vec::with_capacity(per_statement * W);
-            for row in rows.by_ref().take(per_statement) {
-                values.extend(row);
+        let mut rows = rows.peekable();
+        while rows.peek().is_some() {
+            let mut tx = self.pool().begin().await.map_err(sql_err)?;
+            for _ in 0..STATEMENTS_PER_COMMIT {
+                let mut values = Vec::with_capacity(per_statement * W);
+                for row in rows.by_ref().take(per_statement) {
+                    values.extend(row);
+                }
+                if values.is_empty() {
+                    break;
+                }
+                let n = values.len() / W;
+                tx.execute(&format!("{head} VALUES {}", placeholders(n, W)), values)
+                    .await
+                    .map_err(sql_err)?;
             }
-            if values.is_empty() {
-                return Ok(());
-            }
-            let n = values.len() / W;
-            self.pool()
-                .execute(&format!("{head} VALUES {}", placeholders(n, W)), values)
-                .await
-                .map_err(sql_err)?;
+            tx.commit().await.map_err(sql_err)?;
         }
+        Ok(())
     }
 
     /// Writes the folded rows into this set's (empty) tables, then
@@ -232,14 +240,17 @@ impl SqlReadModel {
                 "INSERT INTO {} (meetup_id, position, link, events)",
                 self.t("chain_heads")
             ),
-            chain_meetups.into_iter().zip(chains).map(|(meetup, chain)| {
-                [
-                    meetup.into(),
-                    chain.position.into(),
-                    chain.link.to_hex().into(),
-                    chain.events.into(),
-                ]
-            }),
+            chain_meetups
+                .into_iter()
+                .zip(chains)
+                .map(|(meetup, chain)| {
+                    [
+                        meetup.into(),
+                        chain.position.into(),
+                        chain.link.to_hex().into(),
+                        chain.events.into(),
+                    ]
+                }),
         );
         match self.pool().dialect() {
             Dialect::MySql => {

@@ -45,8 +45,11 @@ impl Schema for Driver<MySql> {
     async fn create_copies(&self, tables: &[&str], suffix: &str) -> Result<(), sqlx::Error> {
         self.execute(&drop_all(tables, suffix), vec![]).await?;
         for table in tables {
-            self.execute(&format!("CREATE TABLE {table}{suffix} LIKE {table}"), vec![])
-                .await?;
+            self.execute(
+                &format!("CREATE TABLE {table}{suffix} LIKE {table}"),
+                vec![],
+            )
+            .await?;
         }
         Ok(())
     }

@@ -475,7 +475,10 @@ async fn compare_bulk(live: &SqlReadModel, events: &[(StoredEvent, DomainEvent)]
     bulk.finish(&checkpoint).await.expect("finishes");
     assert_eq!(dump(live).await, dump(&fresh).await);
     assert_eq!(dump_chain(live).await, dump_chain(&fresh).await);
-    assert_eq!(fresh.checkpoint().await.expect("checkpoint"), Some(checkpoint));
+    assert_eq!(
+        fresh.checkpoint().await.expect("checkpoint"),
+        Some(checkpoint)
+    );
 }
 
 proptest! {
