@@ -258,6 +258,28 @@ pub fn render(dir: &Path, findings: &[std::path::PathBuf]) -> Result<String> {
         goal: "≤ 3×",
         met: rebuild_ratio.map(|r| r <= 3.0 && largest_finished != Some(false)),
     });
+    let sqlite_finished = largest.get("sqlite_finished").and_then(Value::as_bool);
+    let sqlite_ratio = ratio(
+        num(&largest, "/sqlite_replay_seconds"),
+        num(&largest, "/sqlite_raw_read_seconds"),
+    );
+    let sqlite_at_least = if sqlite_finished == Some(false) {
+        "> "
+    } else {
+        ""
+    };
+    targets.push(TargetRow {
+        name: "embedded rebuild vs raw SQLite read (largest size)",
+        figure: format!(
+            "{sqlite_at_least}{} s for {} events",
+            f(num(&largest, "/sqlite_replay_seconds"), 1),
+            f(num(&largest, "/events"), 0)
+        ),
+        baseline: format!("{} s", f(num(&largest, "/sqlite_raw_read_seconds"), 2)),
+        ratio: format!("{sqlite_at_least}{}×", f(sqlite_ratio, 1)),
+        goal: "≤ 3×",
+        met: sqlite_ratio.map(|r| r <= 3.0 && sqlite_finished != Some(false)),
+    });
 
     // --- memory
     let memory_skipped =
@@ -517,6 +539,50 @@ pub fn render(dir: &Path, findings: &[std::path::PathBuf]) -> Result<String> {
             ),
             f(
                 ratio(num(step, "/replay_seconds"), num(step, "/raw_read_seconds")),
+                1
+            ),
+        );
+    }
+
+    let _ = writeln!(
+        w,
+        "\nThe same events copied into the embedded default's SQLite file (events and read \
+         model in one file; the leaderboard is kept in memory by each process, so there is \
+         nothing of it to rebuild), then `qicoo replay --projection all`. Baseline: the \
+         `sqlite3` CLI reading every stored column of the same table (the faster of two \
+         reads).\n"
+    );
+    let _ = writeln!(
+        w,
+        "| events | SQLite replay s | replay events/s | raw read s | raw read events/s | ratio |\n|---|---|---|---|---|---|"
+    );
+    for step in steps
+        .iter()
+        .filter(|s| s.get("sqlite_replay_seconds").is_some())
+    {
+        let stopped = step.get("sqlite_finished").and_then(Value::as_bool) == Some(false);
+        let prefix = if stopped { "> " } else { "" };
+        let _ = writeln!(
+            w,
+            "| {} | {prefix}{}{} | {}{} | {} | {} | {prefix}{} |",
+            f(num(step, "/events"), 0),
+            f(num(step, "/sqlite_replay_seconds"), 1),
+            if stopped { " (stopped)" } else { "" },
+            if stopped { "< " } else { "" },
+            f(
+                ratio(num(step, "/events"), num(step, "/sqlite_replay_seconds")),
+                0
+            ),
+            f(num(step, "/sqlite_raw_read_seconds"), 2),
+            f(
+                ratio(num(step, "/events"), num(step, "/sqlite_raw_read_seconds")),
+                0
+            ),
+            f(
+                ratio(
+                    num(step, "/sqlite_replay_seconds"),
+                    num(step, "/sqlite_raw_read_seconds")
+                ),
                 1
             ),
         );

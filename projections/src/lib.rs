@@ -9,6 +9,7 @@
 
 pub mod archive;
 pub mod audit;
+pub mod bulk;
 pub mod changes;
 pub mod error;
 pub mod event;

@@ -31,23 +31,32 @@ impl Link {
     /// The link after `event`, which follows `self`.
     pub fn next(&self, event: &StoredEvent) -> Link {
         let mut hash = Sha256::new();
-        put_text(&mut hash, "qicoo-chain-v1");
+        put_text(&mut hash, "qicoo-chain-v1".as_bytes());
         hash.update(self.0);
         hash.update(event.position().to_be_bytes());
         for s in [event.aggregate_type.as_str(), event.aggregate_id.as_str()] {
-            put_text(&mut hash, s);
+            put_text(&mut hash, s.as_bytes());
         }
         hash.update(event.sequence.to_be_bytes());
-        put_text(&mut hash, &event.event_type);
-        put_text(&mut hash, &canonical_json(&event.payload));
-        let metadata: Value = Value::Object(
-            event
-                .metadata
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect(),
-        );
-        put_text(&mut hash, &canonical_json(&metadata));
+        put_text(&mut hash, event.event_type.as_bytes());
+        let mut canonical = Vec::with_capacity(512);
+        write_canonical(&event.payload, &mut canonical);
+        put_text(&mut hash, &canonical);
+        // The metadata as the JSON object of its string pairs.
+        canonical.clear();
+        let mut pairs: Vec<(&String, &String)> = event.metadata.iter().collect();
+        pairs.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        canonical.push(b'{');
+        for (i, (k, v)) in pairs.into_iter().enumerate() {
+            if i > 0 {
+                canonical.push(b',');
+            }
+            write_json_string(k, &mut canonical);
+            canonical.push(b':');
+            write_json_string(v, &mut canonical);
+        }
+        canonical.push(b'}');
+        put_text(&mut hash, &canonical);
         Link(hash.finalize().into())
     }
 
@@ -76,46 +85,56 @@ impl fmt::Display for Link {
     }
 }
 
-fn put_text(hash: &mut Sha256, s: &str) {
-    hash.update((s.len() as u64).to_be_bytes());
-    hash.update(s.as_bytes());
+fn put_text(hash: &mut Sha256, bytes: &[u8]) {
+    hash.update((bytes.len() as u64).to_be_bytes());
+    hash.update(bytes);
 }
 
 /// JSON with object keys sorted by their bytes and no whitespace, whatever
 /// order the value holds them in.
 pub fn canonical_json(value: &Value) -> String {
-    let mut out = String::new();
+    let mut out = Vec::new();
     write_canonical(value, &mut out);
-    out
+    // Only JSON text was written, which is UTF-8.
+    String::from_utf8(out).unwrap_or_default()
 }
 
-fn write_canonical(value: &Value, out: &mut String) {
+/// A JSON string literal, escaped as serde_json escapes it.
+fn write_json_string(s: &str, out: &mut Vec<u8>) {
+    // Writing into a `Vec` cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+fn write_canonical(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Object(map) => {
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-            out.push('{');
+            entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push(b'{');
             for (i, (k, v)) in entries.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
+                write_json_string(k, out);
+                out.push(b':');
                 write_canonical(v, out);
             }
-            out.push('}');
+            out.push(b'}');
         }
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, v) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write_canonical(v, out);
             }
-            out.push(']');
+            out.push(b']');
         }
-        other => out.push_str(&other.to_string()),
+        // Scalars as serde_json writes them (as `Value`'s `Display` does).
+        other => {
+            let _ = serde_json::to_writer(&mut *out, other);
+        }
     }
 }
 
@@ -195,6 +214,20 @@ mod tests {
         let mut later = base.clone();
         later.recorded_at += chrono::TimeDelta::seconds(5);
         assert_eq!(Link::GENESIS.next(&later), link);
+    }
+
+    #[test]
+    fn a_link_is_the_documented_hash() {
+        // Computed independently from the definition at the top of this
+        // module; a change here breaks every stored chain.
+        let e = event(
+            7,
+            json!({"QuestionEdited": {"text": "Why \"é\"?\n", "n": [1, 2.5, true, null]}}),
+        );
+        assert_eq!(
+            Link::GENESIS.next(&e).to_hex(),
+            "cdc2718fe24379e5239abc5edc8d83370e98ad2c7a176431d49478e7bd4ad5a2"
+        );
     }
 
     #[test]

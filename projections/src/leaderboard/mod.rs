@@ -20,6 +20,7 @@ use crate::ranking::Rank;
 use crate::runner::Projection;
 use crate::transitions::{like_change, posted_status, question_change};
 
+pub(crate) mod bulk;
 mod memory;
 mod redis;
 

@@ -21,6 +21,7 @@ use crate::readmodel::{ReadModelStore, READ_MODEL};
 use crate::runner::{Leadership, ProjectionStatus, StatusBoard, WorkerSettings, WorkerState};
 
 mod bounded;
+mod bulk_pass;
 mod connect;
 mod rebuild;
 mod replay;

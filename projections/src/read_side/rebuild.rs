@@ -6,16 +6,22 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::bulk::BulkLoad;
 use crate::error::StoreError;
 use crate::event::Checkpoint;
+use crate::leaderboard::bulk::LeaderboardBulkLoad;
 use crate::leaderboard::{LeaderboardProjection, LeaderboardStore, LEADERBOARD};
 use crate::readmodel::{ReadModelStore, READ_MODEL};
 use crate::runner::Projection;
 
 /// What a rebuild starts from.
 pub enum Fresh {
-    /// Empty fresh storage, and the projection that fills it.
-    Build(Arc<dyn Projection>),
+    /// Empty fresh storage: the loader that fills it in bulk from position
+    /// zero, and the projection that carries on from where that stopped.
+    Build {
+        bulk: Box<dyn BulkLoad>,
+        projection: Arc<dyn Projection>,
+    },
     /// The projection keeps nothing that outlives the process running it, so
     /// there is nothing here to rebuild; says why.
     NothingToRebuild(&'static str),
@@ -32,7 +38,7 @@ pub trait Rebuildable: Send + Sync {
     async fn stored_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError>;
 
     /// Creates empty fresh storage (dropping leftovers of an interrupted
-    /// rebuild) and returns the projection that writes it.
+    /// rebuild) and returns what writes it.
     async fn prepare_fresh(&self) -> Result<Fresh, StoreError>;
 
     /// Puts the fresh storage in place of the live one, atomically.
@@ -57,8 +63,11 @@ impl Rebuildable for ReadModelRebuild {
 
     async fn prepare_fresh(&self) -> Result<Fresh, StoreError> {
         self.0.create_fresh().await?;
-        let fresh: Arc<dyn Projection> = self.0.fresh();
-        Ok(Fresh::Build(fresh))
+        let fresh = self.0.fresh();
+        Ok(Fresh::Build {
+            bulk: fresh.bulk_load(),
+            projection: fresh,
+        })
     }
 
     async fn swap_in_fresh(&self) -> Result<(), StoreError> {
@@ -96,9 +105,11 @@ impl Rebuildable for LeaderboardRebuild {
             ));
         }
         self.store.clear_fresh().await?;
-        Ok(Fresh::Build(Arc::new(LeaderboardProjection::new(
-            self.store.fresh(),
-        ))))
+        let fresh = self.store.fresh();
+        Ok(Fresh::Build {
+            bulk: Box::new(LeaderboardBulkLoad::new(fresh.clone())),
+            projection: Arc::new(LeaderboardProjection::new(fresh)),
+        })
     }
 
     async fn swap_in_fresh(&self) -> Result<(), StoreError> {

@@ -2,13 +2,16 @@
 //! the live one keeps serving, then swaps it in. A lease in the read model's
 //! database keeps a second replay from running at the same time.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::bulk_pass;
 use super::rebuild::{Fresh, Rebuildable};
 use super::ReadSide;
 use crate::error::ReadSideError;
+use crate::event::FeedPosition;
 use crate::readmodel::{Lease, ReadModelStore};
 use crate::runner::{step, Projection, Step, StepError};
 
@@ -72,10 +75,14 @@ impl<'a> ReplayLock<'a> {
 impl ReadSide {
     /// Rebuilds `projection` (`None` or `"all"`: every one) from position zero
     /// into fresh tables / keys while the current ones keep serving, then
-    /// swaps them in atomically. The running workers notice that their
+    /// swaps them in atomically. The events are read once for all the
+    /// projections rebuilt and folded in memory, the result written in bulk
+    /// ([`bulk_pass`]); each projection then catches up from there on the
+    /// normal path and is swapped in. The running workers notice that their
     /// checkpoint moved and carry on from the rebuilt one. `progress` gets
-    /// (projection, events done, events in total so far). Refuses to run while
-    /// another replay runs.
+    /// (projection, events done, events in total so far); during the bulk
+    /// pass the projection is named by the names of all those rebuilt.
+    /// Refuses to run while another replay runs.
     pub async fn replay(
         &self,
         projection: Option<&str>,
@@ -95,75 +102,119 @@ impl ReadSide {
             },
         };
         let lock = ReplayLock::acquire(self.model.as_ref()).await?;
-        let mut done = Vec::with_capacity(chosen.len());
-        let mut result = Ok(());
-        for rebuildable in chosen {
-            match self
-                .replay_one(rebuildable, &lock, &mut progress, &cancel)
-                .await
-            {
-                Ok(replayed) => done.push(replayed),
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
-        }
+        let result = self
+            .replay_chosen(&chosen, &lock, &mut progress, &cancel)
+            .await;
         lock.release().await;
-        result.map(|()| done)
+        result
     }
 
-    async fn replay_one(
+    async fn replay_chosen(
         &self,
-        rebuildable: &dyn Rebuildable,
+        chosen: &[&dyn Rebuildable],
         lock: &ReplayLock<'_>,
         progress: &mut (dyn FnMut(&str, u64, u64) + Send),
         cancel: &CancellationToken,
-    ) -> Result<Replayed, ReadSideError> {
-        let name = rebuildable.name();
-        let fresh = match rebuildable.prepare_fresh().await? {
-            Fresh::Build(fresh) => fresh,
-            Fresh::NothingToRebuild(reason) => {
-                tracing::info!(projection = name, reason, "nothing to rebuild");
-                return Ok(Replayed::NothingToRebuild {
-                    projection: name,
-                    reason,
-                });
-            }
-        };
-        tracing::info!(projection = name, "replay started");
-        match self
-            .catch_up(fresh.as_ref(), name, lock, progress, cancel)
-            .await
-        {
-            Ok(()) => {
-                swap_in(rebuildable).await?;
-                tracing::info!(projection = name, "replay finished and swapped in");
-                Ok(Replayed::Rebuilt { projection: name })
-            }
-            Err(e) => {
-                if let Err(d) = rebuildable.discard_fresh().await {
-                    tracing::warn!(projection = name, error = %d, "cannot drop the replay's fresh tables");
+    ) -> Result<Vec<Replayed>, ReadSideError> {
+        let mut replayed = Vec::with_capacity(chosen.len());
+        let mut building: Vec<(&dyn Rebuildable, Arc<dyn Projection>)> = Vec::new();
+        let mut loads = Vec::new();
+        for &rebuildable in chosen {
+            let name = rebuildable.name();
+            match rebuildable.prepare_fresh().await {
+                Ok(Fresh::Build { bulk, projection }) => {
+                    tracing::info!(projection = name, "replay started");
+                    building.push((rebuildable, projection));
+                    loads.push(bulk);
+                    replayed.push(Replayed::Rebuilt { projection: name });
                 }
-                Err(e)
+                Ok(Fresh::NothingToRebuild(reason)) => {
+                    tracing::info!(projection = name, reason, "nothing to rebuild");
+                    replayed.push(Replayed::NothingToRebuild {
+                        projection: name,
+                        reason,
+                    });
+                }
+                Err(e) => {
+                    discard(&building).await;
+                    return Err(e.into());
+                }
             }
         }
+        if building.is_empty() {
+            return Ok(replayed);
+        }
+        let label = building
+            .iter()
+            .map(|(r, _)| r.name())
+            .collect::<Vec<_>>()
+            .join(" + ");
+        let total = self.feed.count_after(FeedPosition::START).await?;
+        progress(&label, 0, total);
+        let folded = {
+            let progress = &mut *progress;
+            bulk_pass::fold_all(self.feed.clone(), loads, cancel, |done| {
+                progress(&label, done, total.max(done));
+                lock.renew()
+            })
+            .await
+        };
+        let reached = match folded {
+            Ok(reached) => reached,
+            Err(e) => {
+                discard(&building).await;
+                return Err(e);
+            }
+        };
+        tracing::info!(
+            events = reached.events,
+            checkpoint = ?reached.checkpoint,
+            "bulk pass of the replay done"
+        );
+        for (i, (rebuildable, projection)) in building.iter().enumerate() {
+            let name = rebuildable.name();
+            let done = self
+                .catch_up(
+                    projection.as_ref(),
+                    name,
+                    reached.events,
+                    lock,
+                    progress,
+                    cancel,
+                )
+                .await;
+            let swapped = match done {
+                Ok(()) => swap_in(*rebuildable).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = swapped {
+                discard(building.get(i..).unwrap_or_default()).await;
+                return Err(e);
+            }
+            tracing::info!(projection = name, "replay finished and swapped in");
+        }
+        Ok(replayed)
     }
 
+    /// Applies, on the normal path, whatever the fresh storage of
+    /// `projection` lacks, up to the head. `already`: events the bulk pass
+    /// applied (for the progress figures).
     async fn catch_up(
         &self,
         projection: &dyn Projection,
         name: &str,
+        already: u64,
         lock: &ReplayLock<'_>,
         progress: &mut (dyn FnMut(&str, u64, u64) + Send),
         cancel: &CancellationToken,
     ) -> Result<(), ReadSideError> {
         let mut checkpoint = projection.load().await?;
-        let mut total = self
-            .feed
-            .count_after(checkpoint.unwrap_or_default().feed)
-            .await?;
-        let mut done = 0_u64;
+        let mut total = already
+            + self
+                .feed
+                .count_after(checkpoint.unwrap_or_default().feed)
+                .await?;
+        let mut done = already;
         let mut backoff = Duration::from_millis(100);
         progress(name, done, total);
         loop {
@@ -188,10 +239,10 @@ impl ReadSide {
                     // empty one could take forever while events keep coming;
                     // the live workers carry on from here after the swap.
                     if n < self.settings.batch_size {
-                        return Ok(());
+                        break;
                     }
                 }
-                Ok(Step::Idle) => return Ok(()),
+                Ok(Step::Idle) => break,
                 Err(StepError::Transient(e)) => {
                     tracing::warn!(projection = name, error = %e, "store error during replay; retrying");
                     tokio::time::sleep(backoff).await;
@@ -204,6 +255,17 @@ impl ReadSide {
                 }
                 Err(StepError::Fatal(reason)) => return Err(ReadSideError::Replay(reason)),
             }
+        }
+        progress(name, total.max(done), total.max(done));
+        Ok(())
+    }
+}
+
+/// Drops the fresh storage of a failed or cancelled rebuild.
+async fn discard(building: &[(&dyn Rebuildable, Arc<dyn Projection>)]) {
+    for (rebuildable, _) in building {
+        if let Err(d) = rebuildable.discard_fresh().await {
+            tracing::warn!(projection = rebuildable.name(), error = %d, "cannot drop the replay's fresh tables");
         }
     }
 }

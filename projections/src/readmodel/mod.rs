@@ -16,6 +16,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use qicoo_domain::{MeetupId, OrganizerKeyHash, ParticipantId, QuestionId, QuestionStatus};
 
+use crate::bulk::BulkLoad;
 use crate::error::{ReadSideError, StoreError};
 use crate::event::Checkpoint;
 use crate::runner::Projection;
@@ -23,6 +24,8 @@ use crate::views::{MeetupView, QuestionView};
 
 mod batch;
 mod chain;
+mod fold;
+mod load;
 pub mod mysql;
 mod projection;
 mod reads;
@@ -175,6 +178,10 @@ pub trait ReadModelStore: Projection {
 
     /// The same database, but the fresh tables a rebuild writes.
     fn fresh(&self) -> Arc<dyn ReadModelStore>;
+
+    /// A loader that fills these tables in bulk (a rebuild's fresh ones,
+    /// empty).
+    fn bulk_load(&self) -> Box<dyn BulkLoad>;
 
     /// Creates the fresh tables, empty (dropping leftovers of an earlier,
     /// interrupted rebuild).
@@ -340,6 +347,10 @@ impl ReadModelStore for SqlReadModel {
 
     fn fresh(&self) -> Arc<dyn ReadModelStore> {
         Arc::new(self.fresh_tables())
+    }
+
+    fn bulk_load(&self) -> Box<dyn BulkLoad> {
+        Box::new(load::SqlBulkLoad::new(self.clone()))
     }
 
     async fn create_fresh(&self) -> Result<(), StoreError> {

@@ -43,12 +43,13 @@ impl Schema for Driver<MySql> {
 
     /// Creates empty copies of `tables` named `<table><suffix>`.
     async fn create_copies(&self, tables: &[&str], suffix: &str) -> Result<(), sqlx::Error> {
+        self.execute(&drop_all(tables, suffix), vec![]).await?;
         for table in tables {
-            let copy = format!("{table}{suffix}");
-            self.execute(&format!("DROP TABLE IF EXISTS {copy}"), vec![])
-                .await?;
-            self.execute(&format!("CREATE TABLE {copy} LIKE {table}"), vec![])
-                .await?;
+            self.execute(
+                &format!("CREATE TABLE {table}{suffix} LIKE {table}"),
+                vec![],
+            )
+            .await?;
         }
         Ok(())
     }
@@ -60,16 +61,16 @@ impl Schema for Driver<MySql> {
             .iter()
             .flat_map(|t| [format!("{t} TO {t}__old"), format!("{t}{suffix} TO {t}")])
             .collect();
-        for table in tables {
-            self.execute(&format!("DROP TABLE IF EXISTS {table}__old"), vec![])
-                .await?;
-        }
+        self.execute(&drop_all(tables, "__old"), vec![]).await?;
         self.execute(&format!("RENAME TABLE {}", renames.join(", ")), vec![])
             .await?;
-        for table in tables {
-            self.execute(&format!("DROP TABLE IF EXISTS {table}__old"), vec![])
-                .await?;
-        }
+        self.execute(&drop_all(tables, "__old"), vec![]).await?;
         Ok(())
     }
+}
+
+/// One statement that drops every `<table><suffix>` there is.
+fn drop_all(tables: &[&str], suffix: &str) -> String {
+    let names: Vec<String> = tables.iter().map(|t| format!("{t}{suffix}")).collect();
+    format!("DROP TABLE IF EXISTS {}", names.join(", "))
 }

@@ -21,7 +21,7 @@ use crate::transitions::{
 
 impl SqlReadModel {
     /// Writes `next` if the stored checkpoint is still `expected`.
-    async fn swap_checkpoint(
+    pub(super) async fn swap_checkpoint(
         &self,
         tx: &mut dyn SqlTx,
         expected: Option<&Checkpoint>,

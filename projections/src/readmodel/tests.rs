@@ -397,3 +397,160 @@ async fn a_bad_vote_in_a_run_fails_with_its_own_error_and_writes_nothing_in_mysq
     bad_votes_are_named(&model).await;
     db.drop_db().await;
 }
+
+/// The events with a meetup in their metadata (alternating between the two),
+/// so that they are chained.
+fn chained(events: Vec<(StoredEvent, DomainEvent)>) -> Vec<(StoredEvent, DomainEvent)> {
+    let m = Model::new();
+    events
+        .into_iter()
+        .map(|(mut stored, event)| {
+            let meetup = m.meetups[usize::from(stored.position() % 2 == 0)];
+            stored
+                .metadata
+                .insert(qicoo_domain::metadata::MEETUP_ID.into(), meetup.to_string());
+            (stored, event)
+        })
+        .collect()
+}
+
+/// Every row of the chain's tables, in a fixed order.
+async fn dump_chain(model: &SqlReadModel) -> Vec<Vec<super::sql::Value>> {
+    let mut out = Vec::new();
+    for (sql, kinds) in [
+        (
+            format!(
+                "SELECT meetup_id, link, position FROM {} ORDER BY position",
+                model.t("event_links")
+            ),
+            [Kind::Text, Kind::Text, Kind::Int],
+        ),
+        (
+            format!(
+                "SELECT meetup_id, link, position FROM {} ORDER BY meetup_id",
+                model.t("chain_heads")
+            ),
+            [Kind::Text, Kind::Text, Kind::Int],
+        ),
+        (
+            format!(
+                "SELECT meetup_id, link, events FROM {} ORDER BY meetup_id",
+                model.t("chain_heads")
+            ),
+            [Kind::Text, Kind::Text, Kind::Int],
+        ),
+    ] {
+        let rows = model
+            .pool()
+            .fetch(&sql, vec![], &kinds)
+            .await
+            .expect("reads the chain");
+        out.extend(rows.into_iter().map(|r| r.0));
+    }
+    out
+}
+
+/// Applies the events batched in `live` and in bulk in its fresh tables,
+/// and compares the two, chain included.
+async fn compare_bulk(live: &SqlReadModel, events: &[(StoredEvent, DomainEvent)], size: usize) {
+    let fresh = live.fresh_tables();
+    fresh.create_fresh().await.expect("fresh tables");
+    apply_in_batches(live, events, size).await.expect("batched");
+    let mut bulk = fresh.bulk_load();
+    for (stored, event) in events {
+        bulk.fold(stored, event).expect("folds");
+        if stored.position() % 7 == 0 {
+            bulk.flush().await.expect("flushes");
+        }
+    }
+    let last = events.last().map_or(0, |(s, _)| s.position());
+    let checkpoint = Checkpoint {
+        feed: FeedPosition {
+            transaction_id: 0,
+            global_position: last,
+        },
+        max_position: last,
+        watermark: last,
+    };
+    bulk.finish(&checkpoint).await.expect("finishes");
+    assert_eq!(dump(live).await, dump(&fresh).await);
+    assert_eq!(dump_chain(live).await, dump_chain(&fresh).await);
+    assert_eq!(
+        fresh.checkpoint().await.expect("checkpoint"),
+        Some(checkpoint)
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_bulk_load_writes_what_batches_write_in_sqlite(ops in ops(), size in 2_usize..200) {
+        runtime().block_on(async {
+            let events = chained(events_of(&ops));
+            compare_bulk(&sqlite_model().await, &events, size).await;
+        });
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_bulk_load_writes_what_batches_write_in_mysql(ops in ops(), size in 2_usize..200) {
+        runtime().block_on(async {
+            let Some((model, db)) = mysql_model().await else {
+                return;
+            };
+            let events = chained(events_of(&ops));
+            compare_bulk(&model, &events, size).await;
+            db.drop_db().await;
+        });
+    }
+}
+
+/// A bad vote stops the bulk fold with the error the projection gives it.
+#[tokio::test]
+async fn a_bulk_fold_stops_at_a_bad_vote_with_the_projections_error() {
+    let m = Model::new();
+    let at = start();
+    let setup = vec![
+        (stored(1, at), m.created(0)),
+        (
+            stored(2, at),
+            DomainEvent::Question(
+                m.questions[0],
+                QuestionEvent::QuestionPosted {
+                    id: m.questions[0],
+                    meetup_id: m.meetups[0],
+                    author: m.participants[0],
+                    text: "Why?".into(),
+                    author_name: None,
+                    pending: false,
+                },
+            ),
+        ),
+        (stored(3, at), m.vote(0, 0, true)),
+    ];
+    let cases = [
+        (m.vote(0, 0, true), "already likes"),
+        (m.vote(0, 2, false), "does not like"),
+        (m.vote(1, 1, true), "is not in the read model"),
+    ];
+    for (bad, reason) in cases {
+        let mut fold = super::fold::ReadModelFold::default();
+        for (stored, event) in &setup {
+            fold.fold(stored, event).expect("setup folds");
+        }
+        match fold.fold(&stored(5, at), &bad) {
+            Err(ApplyError::BadEvent {
+                position,
+                reason: why,
+            }) => {
+                assert_eq!(position, 5);
+                assert!(why.contains(reason), "{why}");
+            }
+            other => panic!("expected a bad event, got {other:?}"),
+        }
+    }
+}
