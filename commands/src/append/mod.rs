@@ -1,12 +1,14 @@
 //! Group commit: the events of concurrent commands are written together, one
 //! statement and one commit (one WAL flush, one `fsync`) for all of them.
 //!
-//! Commands hand their decided events to one writer task ([`GroupCommit`]).
-//! The writer takes whatever is waiting, writes it as one batch and answers
+//! Commands hand their decided events to the writer tasks ([`GroupCommit`]).
+//! A writer takes whatever is waiting, writes it as one batch and answers
 //! every command once that commit has returned; while a commit is in flight
 //! the next batch fills by itself, so there is no fixed linger: a lone
 //! command is written at once, and under load each batch is as large as the
-//! load makes it.
+//! load makes it. PostgreSQL gets a few writers, so that one batch is being
+//! collected and sent while another waits for its commit; SQLite, which has
+//! one writer per file anyway, gets one.
 //!
 //! Optimistic concurrency stays per command: a command whose events lost the
 //! race for their aggregate's sequence numbers (to another node, or to a
@@ -18,8 +20,10 @@
 mod batch;
 mod sql;
 
+use std::sync::Arc;
+
 use cqrs_es::persist::SerializedEvent;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::store::EventStore;
 
@@ -31,6 +35,9 @@ const MAX_BATCH: usize = 512;
 
 /// How many commands may wait for the writer before senders wait too.
 const QUEUE: usize = 4 * MAX_BATCH;
+
+/// How many batches may be in flight at once on PostgreSQL.
+const POSTGRES_WRITERS: usize = 3;
 
 /// One command's events waiting to be written.
 struct Pending {
@@ -57,10 +64,17 @@ pub struct GroupCommit {
 }
 
 impl GroupCommit {
-    /// Starts the writer task on the current Tokio runtime.
+    /// Starts the writer tasks on the current Tokio runtime.
     pub fn start(store: EventStore) -> Self {
         let (queue, pending) = mpsc::channel(QUEUE);
-        tokio::spawn(write_batches(store, pending));
+        let writers = match store {
+            EventStore::Postgres(_) => POSTGRES_WRITERS,
+            EventStore::Sqlite(_) => 1,
+        };
+        let pending = Arc::new(Mutex::new(pending));
+        for _ in 0..writers {
+            tokio::spawn(write_batches(store.clone(), Arc::clone(&pending)));
+        }
         Self { queue }
     }
 
@@ -77,11 +91,12 @@ impl GroupCommit {
     }
 }
 
-/// The writer: takes everything that is waiting (at least one command), writes
-/// it, answers, and goes again.
-async fn write_batches(store: EventStore, mut pending: mpsc::Receiver<Pending>) {
+/// A writer: takes everything that is waiting (at least one command), writes
+/// it, answers, and goes again. Writers take turns at the queue, never at the
+/// database.
+async fn write_batches(store: EventStore, pending: Arc<Mutex<mpsc::Receiver<Pending>>>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while pending.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    while pending.lock().await.recv_many(&mut batch, MAX_BATCH).await > 0 {
         metrics::histogram!("qicoo_group_commit_commands").record(batch.len() as f64);
         let commands: Vec<&[SerializedEvent]> = batch.iter().map(|p| p.rows.as_slice()).collect();
         let outcomes = write_batch(&store, &commands).await;

@@ -1,10 +1,10 @@
 //! Batched loading: the event streams that concurrent commands ask for are read
 //! with one query.
 //!
-//! Like the group commit ([`crate::append`]), one reader task takes whatever
+//! Like the group commit ([`crate::append`]), a reader task takes whatever
 //! requests are waiting, reads all their aggregates' events in one statement
 //! and hands each request its own stream; while a read is in flight the next
-//! batch fills by itself. Requests for the same aggregate in one batch (a hot
+//! batch fills by itself, and another reader may already send it. Requests for the same aggregate in one batch (a hot
 //! question's lookups) are read once. A request is only ever answered by a
 //! read that started after it arrived, so it sees every event committed
 //! before it was made.
@@ -14,6 +14,8 @@ mod sql;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use tokio::sync::Mutex;
+
 use cqrs_es::persist::{PersistenceError, SerializedEvent};
 use qicoo_storage::SqlErrorClass;
 use tokio::sync::{mpsc, oneshot};
@@ -22,6 +24,9 @@ use crate::store::EventStore;
 
 /// The most requests one read takes.
 const MAX_BATCH: usize = 256;
+
+/// How many reads may be in flight at once.
+const READERS: usize = 3;
 
 /// What one request reads: an aggregate's type and id, and the sequence number
 /// after which its events are wanted (0: all of them).
@@ -74,10 +79,13 @@ pub struct BatchedLoads {
 }
 
 impl BatchedLoads {
-    /// Starts the reader task on the current Tokio runtime.
+    /// Starts the reader tasks on the current Tokio runtime.
     pub fn start(store: EventStore) -> Self {
         let (queue, requests) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(read_batches(store, requests));
+        let requests = Arc::new(Mutex::new(requests));
+        for _ in 0..READERS {
+            tokio::spawn(read_batches(store.clone(), Arc::clone(&requests)));
+        }
         Self { queue }
     }
 
@@ -113,9 +121,11 @@ impl BatchedLoads {
     }
 }
 
-async fn read_batches(store: EventStore, mut requests: mpsc::Receiver<Request>) {
+/// A reader: takes every waiting request (at least one), reads, answers, and
+/// goes again. Readers take turns at the queue, never at the database.
+async fn read_batches(store: EventStore, requests: Arc<Mutex<mpsc::Receiver<Request>>>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while requests.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    while requests.lock().await.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut keys: Vec<&Key> = batch.iter().map(|r| &r.key).collect();
         keys.sort_unstable();
         keys.dedup();
