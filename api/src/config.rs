@@ -231,8 +231,10 @@ pub struct ServeArgs {
     )]
     pub max_connections: usize,
 
-    /// Live changes are merged and sent once per tick.
-    #[arg(long, env = "QICOO_LIVE_TICK", default_value = "100ms", value_parser = parse_duration, global = true)]
+    /// Live changes that keep coming are merged and sent once per tick
+    /// (longer in a meetup with so many clients that a frame per tick would
+    /// pass 50,000 sends a second).
+    #[arg(long, env = "QICOO_LIVE_TICK", default_value = "20ms", value_parser = parse_duration, global = true)]
     pub live_tick: Duration,
 
     /// Frames buffered per WebSocket client before it gets a fresh snapshot

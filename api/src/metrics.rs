@@ -12,6 +12,10 @@
 //! workers); `websocket_clients`, `websocket_frames_total`,
 //! `websocket_forced_snapshots_total`, `websocket_commit_to_send_seconds`,
 //! `websocket_write_timeouts_total`, `websocket_closes_total` {code};
+//! `live_stage_seconds` {stage}: how long after its newest event's commit a
+//! change reached each stage on its way to live clients (`read`, `applied`,
+//! `published`, `received`, `flushed`; see
+//! `qicoo_projections::changes::record_stage`);
 //! `http_connections` (open) and `http_connections_refused_total` (beyond
 //! the node's cap); `rate_limited_total` and `rate_limiter_errors_total`
 //! {group} (counted by `crate::ratelimit`).
@@ -32,13 +36,29 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// Buckets of the live stream's latencies from commit: fine up to the 100 ms
+/// a change may take to reach a client.
+const LIVE_BUCKETS: &[f64] = &[
+    0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0,
+    2.5, 10.0,
+];
+
 /// The process-wide recorder, installed on first use. One per process: metrics
 /// are global, like the process they describe.
 pub fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
         let builder = PrometheusBuilder::new()
-            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+            .set_buckets_for_metric(Matcher::Prefix("qicoo_live_".into()), LIVE_BUCKETS)
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full("qicoo_websocket_commit_to_send_seconds".into()),
+                    LIVE_BUCKETS,
+                )
+            })
+            .and_then(|b| {
+                b.set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+            })
             .unwrap_or_else(|_| PrometheusBuilder::new());
         let recorder = builder.build_recorder();
         let handle = recorder.handle();

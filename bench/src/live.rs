@@ -52,6 +52,9 @@ pub async fn served(api: &Api, meetup_id: &str) -> Result<bool> {
 struct ClientLog {
     /// (position, microseconds since the scenario's start) of every message.
     frames: Vec<(i64, u64)>,
+    /// For each message that says when its newest event was committed, how
+    /// long after that commit it arrived, in microseconds.
+    commit_lags: Vec<u32>,
     /// Snapshots after the first: the server found the client too slow.
     resnapshots: u64,
     /// A connection failure or an unexpected end of the stream.
@@ -65,6 +68,81 @@ struct Frame {
     #[serde(rename = "type")]
     kind: String,
     position: Option<i64>,
+    committed_at: Option<String>,
+}
+
+/// What a client reads of a message: its type, position and commit time.
+#[derive(Debug, PartialEq)]
+struct Head<'a> {
+    kind: &'a str,
+    position: Option<i64>,
+    committed_at: Option<&'a str>,
+}
+
+/// How far into a message its head is looked for: Qicoo writes `type`, `v`,
+/// `position` and `committed_at` first, so that a client learns them without
+/// reading past them (the load generator's own cost per message stays small
+/// however large the message).
+const HEAD_BYTES: usize = 160;
+
+/// Reads a message's head from its first bytes, or (should they not hold
+/// it) by parsing the whole message.
+fn head(text: &str) -> Option<Head<'_>> {
+    let start = &text[..floor_char_boundary(text, HEAD_BYTES)];
+    let string = |key: &str| -> Option<&str> {
+        let at = start.find(key)? + key.len();
+        let rest = &start[at..];
+        Some(&rest[..rest.find('"')?])
+    };
+    let kind = string("\"type\":\"");
+    let position = start.find("\"position\":").and_then(|at| {
+        let digits = &start[at + "\"position\":".len()..];
+        let end = digits
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(digits.len());
+        digits[..end].parse().ok()
+    });
+    if let (Some(kind), Some(position)) = (kind, position) {
+        if kind != "changes"
+            || start.contains("\"committed_at\":\"")
+            || start.contains("\"changes\":")
+        {
+            return Some(Head {
+                kind,
+                position: Some(position),
+                committed_at: string("\"committed_at\":\""),
+            });
+        }
+    }
+    let frame: Frame = serde_json::from_str(text).ok()?;
+    // The whole parse owns its strings; the head borrows the message's.
+    let kind = ["snapshot", "changes", "auth"]
+        .into_iter()
+        .find(|k| *k == frame.kind)?;
+    let committed_at = frame
+        .committed_at
+        .as_deref()
+        .and_then(|c| text.find(c).map(|at| &text[at..at + c.len()]));
+    Some(Head {
+        kind,
+        position: frame.position,
+        committed_at,
+    })
+}
+
+fn floor_char_boundary(text: &str, at: usize) -> usize {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+/// Microseconds from an RFC 3339 time to now (zero if it lies ahead).
+fn micros_since(rfc3339: &str) -> Option<u32> {
+    let at = chrono::DateTime::parse_from_rfc3339(rfc3339).ok()?;
+    let lag = chrono::Utc::now().signed_duration_since(at);
+    Some(u32::try_from(lag.num_microseconds()?.max(0)).unwrap_or(u32::MAX))
 }
 
 /// Connects to `url` and reads until `stop`, logging every message.
@@ -112,7 +190,7 @@ async fn client(
             }
         };
         let at = origin.elapsed().as_micros() as u64;
-        let Ok(frame) = serde_json::from_str::<Frame>(text.as_str()) else {
+        let Some(frame) = head(text.as_str()) else {
             log.error = Some(format!("a message that is not a change: {text}"));
             continue;
         };
@@ -124,6 +202,9 @@ async fn client(
         }
         if let (true, Some(position)) = (record, frame.position) {
             log.frames.push((position, at));
+            if let Some(lag) = frame.committed_at.and_then(micros_since) {
+                log.commit_lags.push(lag);
+            }
         }
     }
     let _ = stream.close(None).await;
@@ -188,6 +269,17 @@ pub struct LiveRun {
     pub delivery: Summary,
     /// (like, client) pairs whose change never arrived.
     pub undelivered: u64,
+    /// From the commit of a message's newest event (the time the message
+    /// carries) to the client, over every message that carries one.
+    #[serde(default)]
+    pub commit_to_client: Summary,
+    /// CPU the load generator itself used while the likes ran and the clients
+    /// read, in cores (CPU seconds per second).
+    #[serde(default)]
+    pub generator_cpu: f64,
+    /// CPU of the Qicoo process over the same time (with `--pid`), in cores.
+    #[serde(default)]
+    pub server_cpu: Option<f64>,
     pub first_error: Option<String>,
 }
 
@@ -200,6 +292,51 @@ pub struct LiveSettings {
     /// Longest time a client may take to see the last like.
     pub grace: Duration,
     pub max_in_flight: usize,
+    /// The Qicoo process, whose CPU use is reported beside the load
+    /// generator's.
+    pub server_pid: Option<u32>,
+}
+
+/// CPU seconds a process has used so far (user and system), from
+/// `/proc/<pid>/stat`.
+pub fn cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name, in parentheses, may hold spaces: count from after it.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| -> Result<f64> {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .ok_or_else(|| format!("no CPU times in /proc/{pid}/stat").into())
+    };
+    // utime and stime, fields 14 and 15 of the line (11 and 12 after the
+    // name), in clock ticks of 1/100 s (USER_HZ on Linux).
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
+}
+
+/// CPU use of a process between two readings, in cores.
+struct CpuMeter {
+    pid: u32,
+    start: f64,
+    at: Instant,
+}
+
+impl CpuMeter {
+    fn start(pid: u32) -> Option<Self> {
+        Some(Self {
+            pid,
+            start: cpu_seconds(pid).ok()?,
+            at: Instant::now(),
+        })
+    }
+
+    fn cores(&self) -> Option<f64> {
+        let used = cpu_seconds(self.pid).ok()? - self.start;
+        Some(used / self.at.elapsed().as_secs_f64().max(1e-9))
+    }
 }
 
 /// `clients` live clients on the fixture's meetup while likes are sent at
@@ -238,6 +375,8 @@ pub async fn run(
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / settings.rate.max(0.001)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x11fe);
+    let generator = CpuMeter::start(std::process::id());
+    let server = settings.server_pid.and_then(CpuMeter::start);
     let started = Instant::now();
     let end = started + settings.duration;
     let mut senders = Vec::new();
@@ -282,6 +421,8 @@ pub async fn run(
     }
     let seconds = started.elapsed().as_secs_f64();
     tokio::time::sleep(settings.grace).await;
+    let generator_cpu = generator.and_then(|m| m.cores()).unwrap_or_default();
+    let server_cpu = server.and_then(|m| m.cores());
     stop.cancel();
     let mut logs = Vec::with_capacity(clients.len());
     for client in clients {
@@ -307,8 +448,12 @@ pub async fn run(
         frames_per_client_per_second: 0.0,
         delivery: Summary::default(),
         undelivered: 0,
+        commit_to_client: Summary::default(),
+        generator_cpu,
+        server_cpu,
         first_error: first_error.lock().expect("first error").clone(),
     };
+    let mut commit_to_client = Latencies::default();
     for log in &logs {
         if let Some(e) = &log.error {
             result.ws_errors += 1;
@@ -318,8 +463,12 @@ pub async fn run(
         result.resnapshots += log.resnapshots;
         result.frames += log.frames.len() as u64;
         undelivered += match_deliveries(&acks, &log.frames, &mut delivery);
+        for lag in &log.commit_lags {
+            commit_to_client.record_micros(u64::from(*lag));
+        }
     }
     result.undelivered = undelivered;
+    result.commit_to_client = commit_to_client.summary();
     result.delivery = delivery.summary();
     result.frames_per_client_per_second =
         result.frames as f64 / settings.clients.max(1) as f64 / seconds.max(1e-9);
@@ -449,6 +598,50 @@ mod tests {
         assert_eq!(latencies.count(), 2);
         // 10 arrived with 11 at 1,200 (200 µs); 12 came before its ack (0 → 1 µs).
         assert_eq!(latencies.summary().max_ms, 0.2);
+    }
+
+    #[test]
+    fn a_message_head_is_read_from_its_first_bytes_or_the_whole_message() {
+        let changes = r#"{"type":"changes","v":1,"position":42,"committed_at":"2026-12-08T00:00:00.5Z","changes":[]}"#;
+        assert_eq!(
+            head(changes),
+            Some(Head {
+                kind: "changes",
+                position: Some(42),
+                committed_at: Some("2026-12-08T00:00:00.5Z"),
+            })
+        );
+        // Fields in another order, far into the message: the whole parse.
+        let padded = format!(
+            r#"{{"changes":[],"pad":"{}","committed_at":"2026-12-08T00:00:00Z","position":7,"type":"changes"}}"#,
+            "x".repeat(HEAD_BYTES)
+        );
+        assert_eq!(
+            head(&padded),
+            Some(Head {
+                kind: "changes",
+                position: Some(7),
+                committed_at: Some("2026-12-08T00:00:00Z"),
+            })
+        );
+        let snapshot = r#"{"type":"snapshot","v":1,"position":3,"meetup":{}}"#;
+        assert_eq!(
+            head(snapshot).map(|h| (h.kind, h.position)),
+            Some(("snapshot", Some(3)))
+        );
+        assert_eq!(head("not json"), None);
+    }
+
+    #[test]
+    fn cpu_time_of_this_process_is_readable_and_grows() {
+        let before = cpu_seconds(std::process::id()).expect("cpu");
+        let spin = Instant::now();
+        let mut x = 0u64;
+        while spin.elapsed() < Duration::from_millis(50) {
+            x = x.wrapping_add(1);
+        }
+        assert!(x > 0);
+        assert!(cpu_seconds(std::process::id()).expect("cpu") > before);
     }
 
     #[test]

@@ -161,6 +161,10 @@ struct LiveArgs {
     questions: usize,
     #[arg(long, default_value_t = 2000)]
     participants: usize,
+    /// The Qicoo process, whose CPU use is reported beside the load
+    /// generator's own.
+    #[arg(long)]
+    pid: Option<u32>,
     #[arg(long)]
     out: Option<PathBuf>,
 }
@@ -392,13 +396,17 @@ async fn run(cli: Cli) -> Result<()> {
                     duration: args.duration,
                     grace: args.grace,
                     max_in_flight: args.max_in_flight,
+                    server_pid: args.pid,
                 };
                 let outcome = live::run(&api, &fixture, &plan, settings).await?;
                 match &outcome {
                     Outcome::Ran(run) => eprintln!(
-                        "  live, {clients} clients at {:.0} likes/s: delivered p50 {:.1} ms p99 {:.1} ms, {:.1} frames/client/s, errors {}",
+                        "  live, {clients} clients at {:.0} likes/s: delivered p50 {:.1} ms p99 {:.1} ms (commit to client p50 {:.1} ms p99 {:.1} ms), {:.1} frames/client/s, undelivered {}, fresh snapshots {}, errors {}; CPU: load generator {:.2} cores, Qicoo {} cores",
                         run.achieved_rate, run.delivery.p50_ms, run.delivery.p99_ms,
-                        run.frames_per_client_per_second, run.ws_errors + run.like_errors
+                        run.commit_to_client.p50_ms, run.commit_to_client.p99_ms,
+                        run.frames_per_client_per_second, run.undelivered, run.resnapshots,
+                        run.ws_errors + run.like_errors, run.generator_cpu,
+                        run.server_cpu.map_or("?".to_owned(), |c| format!("{c:.2}"))
                     ),
                     Outcome::Skipped { reason } => eprintln!("  live: skipped: {reason}"),
                 }

@@ -55,6 +55,7 @@ pub async fn run(api: &Api) -> Result<SmokeReport> {
             duration: Duration::from_millis(700),
             grace: Duration::from_millis(700),
             max_in_flight: 8,
+            server_pid: None,
         },
     )
     .await?;

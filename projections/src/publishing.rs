@@ -11,10 +11,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use qicoo_domain::{MeetupId, QuestionId, VoteEvent};
 use tokio::sync::Mutex;
 
-use crate::changes::{Change, ChangeBatch, ChangeStream};
+use crate::changes::{record_stage, Change, ChangeBatch, ChangeStream};
 use crate::error::{ApplyError, StoreError};
 use crate::event::{Checkpoint, DomainEvent, StoredEvent};
 use crate::queries::{ReadQueries, Viewer};
@@ -34,6 +35,8 @@ struct Pending {
     /// The latest watermark committed: where what is pending would be
     /// published.
     latest: i64,
+    /// When the newest event noted since the last publication was committed.
+    newest_commit: Option<DateTime<Utc>>,
     /// After a failed publication, when to try again (until then changes only
     /// accumulate as a resync, so that an outage of the stream does not slow
     /// the read model down).
@@ -91,16 +94,19 @@ impl Publisher {
                 changes.push(Change::Meetup { meetup });
             }
         }
-        for id in &pending.questions {
-            if let Some(question) = self
-                .queries
-                .question(*id, &everything)
-                .await
-                .map_err(query_err)?
-            {
-                changes.push(Change::Question { question });
-            }
-        }
+        // One read for every changed question, however many.
+        let ids: Vec<QuestionId> = pending.questions.iter().copied().collect();
+        let mut questions = self
+            .queries
+            .questions_by_ids(&ids, &everything)
+            .await
+            .map_err(query_err)?;
+        questions.sort_by_key(|q| q.id);
+        changes.extend(
+            questions
+                .into_iter()
+                .map(|question| Change::Question { question }),
+        );
         Ok(changes)
     }
 
@@ -126,14 +132,16 @@ impl Publisher {
             pending.resync || unread || (changes.is_empty() && !pending.questions.is_empty());
         let batch = ChangeBatch {
             position,
-            committed_at: chrono::Utc::now(),
+            committed_at: pending.newest_commit.unwrap_or_else(Utc::now),
             changes: if resync { Vec::new() } else { changes },
             resync,
         };
         match self.changes.publish(&batch).await {
             Ok(()) => {
+                record_stage("published", batch.committed_at);
                 pending.questions.clear();
                 pending.meetups.clear();
+                pending.newest_commit = None;
                 pending.resync = false;
                 pending.published = position;
                 pending.retry_at = None;
@@ -152,6 +160,10 @@ impl Publisher {
     /// once the watermark has moved past the last publication.
     async fn note(&self, events: &[(&StoredEvent, DomainEvent)], watermark: i64) {
         let mut pending = self.pending.lock().await;
+        if let Some(newest) = newest_commit(events) {
+            record_stage("applied", newest);
+            pending.newest_commit = pending.newest_commit.max(Some(newest));
+        }
         for (_, event) in events {
             match event {
                 DomainEvent::Meetup(id, _) => {
@@ -203,6 +215,11 @@ impl Publisher {
     }
 }
 
+/// When the newest of `events` was committed.
+fn newest_commit(events: &[(&StoredEvent, DomainEvent)]) -> Option<DateTime<Utc>> {
+    events.iter().map(|(stored, _)| stored.recorded_at).max()
+}
+
 fn query_err(e: crate::error::QueryError) -> StoreError {
     match e {
         crate::error::QueryError::Store(e) => e,
@@ -232,6 +249,9 @@ impl Projection for PublishingReadModel {
         events: &[(&StoredEvent, DomainEvent)],
         next: &Checkpoint,
     ) -> Result<(), ApplyError> {
+        if let Some(newest) = newest_commit(events) {
+            record_stage("read", newest);
+        }
         self.inner.apply(expected, events, next).await?;
         self.publisher.note(events, next.watermark).await;
         Ok(())
@@ -431,5 +451,32 @@ mod tests {
         assert!(accepted[0].resync, "consumers are told to refresh");
         publisher.flush().await;
         assert_eq!(changes.accepted.lock().expect("lock").len(), 1, "once");
+    }
+
+    #[tokio::test]
+    async fn a_publication_carries_the_commit_time_of_its_newest_event() {
+        let changes = Arc::new(Flaky::default());
+        let publisher = Publisher::new(Arc::new(Unreadable), changes.clone());
+        publisher.start_at(0).await;
+        let at = |ms: i64| {
+            chrono::DateTime::from_timestamp_millis(1_800_000_000_000 + ms).expect("a time")
+        };
+        let question = || DomainEvent::Question(QuestionId::new(), QuestionEvent::QuestionAnswered);
+        let (mut newer, mut older) = (stored(6), stored(7));
+        newer.recorded_at = at(30);
+        older.recorded_at = at(0);
+        publisher
+            .note(&[(&newer, question()), (&older, question())], 7)
+            .await;
+        let mut later = stored(8);
+        later.recorded_at = at(10);
+        publisher.note(&[(&later, question())], 8).await;
+        let accepted = changes.accepted.lock().expect("lock").clone();
+        let times: Vec<_> = accepted
+            .iter()
+            .map(|b| (b.position, b.committed_at))
+            .collect();
+        // Each publication its own newest, not the largest ever seen.
+        assert_eq!(times, [(7, at(30)), (8, at(10))]);
     }
 }

@@ -114,6 +114,23 @@ pub trait ReadQueries: Send + Sync {
         viewer: &Viewer,
     ) -> Result<Option<QuestionView>, QueryError>;
 
+    /// The questions among `ids` that `viewer` may see (as
+    /// [`ReadQueries::question`] would show each), in no particular order.
+    /// One read where the store allows it; one per id by default.
+    async fn questions_by_ids(
+        &self,
+        ids: &[QuestionId],
+        viewer: &Viewer,
+    ) -> Result<Vec<QuestionView>, QueryError> {
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(question) = self.question(*id, viewer).await? {
+                found.push(question);
+            }
+        }
+        Ok(found)
+    }
+
     /// The meetup a question belongs to, whatever its status (so the API can
     /// check an organizer key before deciding visibility).
     async fn question_meetup(&self, id: QuestionId) -> Result<Option<MeetupId>, QueryError>;
@@ -283,6 +300,14 @@ impl ReadQueries for ModelQueries {
         id: QuestionId,
         viewer: &Viewer,
     ) -> Result<Option<QuestionView>, QueryError> {
+        Ok(self.questions_by_ids(&[id], viewer).await?.pop())
+    }
+
+    async fn questions_by_ids(
+        &self,
+        ids: &[QuestionId],
+        viewer: &Viewer,
+    ) -> Result<Vec<QuestionView>, QueryError> {
         // The organizer may look at a withdrawn or removed question by id.
         let visible = if viewer.organizer {
             Visible {
@@ -300,9 +325,8 @@ impl ReadQueries for ModelQueries {
         };
         Ok(self
             .model
-            .questions_by_id(&[id], &visible, viewer.participant)
-            .await?
-            .pop())
+            .questions_by_id(ids, &visible, viewer.participant)
+            .await?)
     }
 
     async fn question_meetup(&self, id: QuestionId) -> Result<Option<MeetupId>, QueryError> {

@@ -269,6 +269,10 @@ impl Default for WorkerSettings {
     }
 }
 
+/// The first wait before reading again events that an older transaction
+/// held back; it doubles while they stay held, up to the poll interval.
+const HELD_BACK_FIRST_RETRY: Duration = Duration::from_millis(2);
+
 /// How one step of catching up ended.
 pub(crate) enum Step {
     /// Applied this many events.
@@ -408,6 +412,7 @@ impl Worker {
         let name = self.projection.name();
         let mut wakeups = self.feed.wakeups();
         let mut backoff = Duration::from_millis(100);
+        let mut held_back = HELD_BACK_FIRST_RETRY;
         let mut checkpoint: Option<Option<Checkpoint>> = None;
         loop {
             if cancel.is_cancelled() {
@@ -457,13 +462,31 @@ impl Worker {
                 _ => {}
             }
             match outcome {
-                Ok(Step::Applied(_)) => backoff = Duration::from_millis(100),
+                Ok(Step::Applied(_)) => {
+                    backoff = Duration::from_millis(100);
+                    held_back = HELD_BACK_FIRST_RETRY;
+                }
                 Ok(Step::Idle) => {
                     backoff = Duration::from_millis(100);
                     self.projection.idle().await;
+                    let after = checkpoint.flatten().unwrap_or_default().feed;
+                    // Events held back by an older transaction become readable
+                    // when it ends, which wakes nobody: look again soon,
+                    // sooner the more recently they were held.
+                    let wait = match self.feed.held_back(after).await {
+                        Ok(true) => {
+                            let wait = held_back.min(self.settings.poll_interval);
+                            held_back = (held_back * 2).min(self.settings.poll_interval);
+                            wait
+                        }
+                        Ok(false) | Err(_) => {
+                            held_back = HELD_BACK_FIRST_RETRY;
+                            self.settings.poll_interval
+                        }
+                    };
                     tokio::select! {
                         _ = cancel.cancelled() => return Stop::Cancelled,
-                        _ = wakeups.wait(self.settings.poll_interval) => {}
+                        _ = wakeups.wait(wait) => {}
                     }
                 }
                 Err(StepError::Moved) => {

@@ -7,9 +7,12 @@
 //! - `changes`: what changed since the previous frame, as a list of typed changes:
 //!   `question.upserted` (`question`), `question.removed` (`id`: no longer
 //!   public — withdrawn, removed, rejected), `meetup.updated` (`meetup`),
-//!   `leaderboard` (`items`: ids in rank order). A change after a quiet spell
-//!   is sent at once; changes that keep coming are merged per tick (100 ms by
-//!   default): a burst of likes costs a client one frame per tick.
+//!   `leaderboard` (`items`: ids in rank order), and `committed_at`: when the
+//!   newest event behind them was committed (RFC 3339), so that a client can
+//!   tell how fresh its view is. A change after a quiet spell is sent at once;
+//!   changes that keep coming are merged per tick (20 ms by default, longer
+//!   with many clients): a burst
+//!   of likes costs a client one frame per tick.
 //!
 //! The organizer's view: a client whose first text message, within 5 s of
 //! connecting, is `{"type":"auth","organizer_key":"<key>"}` with the meetup's
@@ -19,6 +22,7 @@
 //! is closed with 1008 (policy violation), and so is an `auth` message at any
 //! other time. Clients that send none get the public view from the start.
 
+use chrono::{DateTime, Utc};
 use qicoo_domain::QuestionId;
 use qicoo_projections::{MeetupView, QuestionView};
 use serde::Serialize;
@@ -42,6 +46,9 @@ pub enum Frame<'a> {
     Changes {
         v: u32,
         position: i64,
+        /// When the newest event behind these changes was committed.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        committed_at: Option<DateTime<Utc>>,
         changes: Vec<ChangeMessage<'a>>,
     },
     /// The answer to a client's `auth` message.

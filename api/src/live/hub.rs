@@ -19,7 +19,8 @@ use super::room::{run_room, Audience, Joined, Room, RoomInput};
 /// Tuning of the live stream.
 #[derive(Debug, Clone, Copy)]
 pub struct LiveSettings {
-    /// Changes are merged and sent once per tick.
+    /// Changes that keep coming are merged and sent once per tick (longer in
+    /// a crowded room: see [`super::room::Room::tick`]).
     pub tick: Duration,
     /// Frames buffered per client before it counts as too slow (and gets a
     /// snapshot instead).
@@ -34,7 +35,7 @@ pub struct LiveSettings {
 impl Default for LiveSettings {
     fn default() -> Self {
         Self {
-            tick: Duration::from_millis(100),
+            tick: Duration::from_millis(20),
             client_buffer: 64,
             heartbeat: Duration::from_secs(20),
             write_timeout: Duration::from_secs(10),
@@ -251,6 +252,7 @@ impl LiveHub {
         committed_at: chrono::DateTime<chrono::Utc>,
         changes: Vec<Change>,
     ) {
+        qicoo_projections::changes::record_stage("received", committed_at);
         let mut by_meetup: BTreeMap<MeetupId, Vec<Change>> = BTreeMap::new();
         for change in changes {
             by_meetup

@@ -5,7 +5,9 @@
 //!
 //! Clients are served from here, not from the database: a thousand phones
 //! joining at once cost one read-model query, and a burst of likes costs each
-//! of them one frame per tick. A change after a quiet spell is sent at once.
+//! of them one frame per tick. A change after a quiet spell is sent at once;
+//! one that comes sooner waits until a tick after the last frame, merged with
+//! whatever else came meanwhile.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,6 +22,7 @@ use qicoo_projections::{
     Sort, Viewer,
 };
 use tokio::sync::{broadcast, mpsc};
+use tokio::time::Instant;
 
 use super::frames::{ChangeMessage, Frame, VERSION};
 
@@ -30,7 +33,14 @@ const LEADERBOARD_LEN: usize = 10;
 /// Frames kept for clients that reconnect with `?after=`.
 const HISTORY: usize = 256;
 
-/// A frame ready to send to any number of clients.
+/// Most frames a room sends per second, all its clients counted: with so many
+/// clients that a frame per tick would pass it, changes are merged over longer
+/// than a tick (see [`Room::tick`]), so that a crowded room cannot take the
+/// node's CPU from everything else (the projections among it).
+pub const SENDS_PER_SECOND: u64 = 50_000;
+
+/// A frame ready to send to any number of clients: serialized once, its
+/// bytes shared by every session that sends it.
 #[derive(Debug, Clone)]
 pub struct Sent {
     pub position: i64,
@@ -38,6 +48,9 @@ pub struct Sent {
     /// When the oldest change in it was committed (none for snapshots).
     pub committed_at: Option<DateTime<Utc>>,
     pub snapshot: bool,
+    /// When the room made it: a session holding a frame much older than this
+    /// with newer ones queued behind it is too slow, and skips to a snapshot.
+    pub made_at: Instant,
 }
 
 /// Who a room's view is for.
@@ -88,6 +101,7 @@ struct Pending {
     removed: BTreeSet<QuestionId>,
     meetup: bool,
     oldest_commit: Option<DateTime<Utc>>,
+    newest_commit: Option<DateTime<Utc>>,
 }
 
 impl Pending {
@@ -170,6 +184,15 @@ impl Room {
         self.frames.receiver_count()
     }
 
+    /// How long changes are merged with this room's clients: `tick`, or
+    /// longer once a frame per tick would take more than
+    /// [`SENDS_PER_SECOND`] sends.
+    pub fn tick(&self, tick: Duration) -> Duration {
+        let clients = u64::try_from(self.clients()).unwrap_or(u64::MAX);
+        let spread = Duration::from_micros(clients.saturating_mul(1_000_000) / SENDS_PER_SECOND);
+        tick.max(spread)
+    }
+
     /// Joins a client: its first frames and its subscription, taken together so
     /// that nothing falls between them.
     pub fn join(&self, after: Option<i64>) -> Joined {
@@ -232,6 +255,8 @@ impl Room {
         state.view.position = position;
         let oldest = state.pending.oldest_commit.get_or_insert(committed_at);
         *oldest = (*oldest).min(committed_at);
+        let newest = state.pending.newest_commit.get_or_insert(committed_at);
+        *newest = (*newest).max(committed_at);
     }
 
     /// Sends what changed since the last tick as one frame; false when there
@@ -268,6 +293,7 @@ impl Room {
         let frame = Frame::Changes {
             v: VERSION,
             position: state.view.position,
+            committed_at: pending.newest_commit,
             changes,
         };
         let sent = Sent {
@@ -275,7 +301,11 @@ impl Room {
             text: to_text(&frame),
             committed_at: pending.oldest_commit,
             snapshot: false,
+            made_at: Instant::now(),
         };
+        if let Some(newest) = pending.newest_commit {
+            qicoo_projections::changes::record_stage("flushed", newest);
+        }
         state.snapshot = None;
         state.history.push_back(sent.clone());
         while state.history.len() > HISTORY {
@@ -331,6 +361,7 @@ fn snapshot(state: &mut State) -> Sent {
         text: to_text(&frame),
         committed_at: None,
         snapshot: true,
+        made_at: Instant::now(),
     };
     state.snapshot = Some(sent.clone());
     sent
@@ -409,9 +440,15 @@ async fn load_view(
     }))
 }
 
-/// Drives a room: applies what the hub sends, flushes at each tick, and ends
-/// once no client has been connected for `idle_ticks` ticks. Returns when the
-/// inbox closes or the room goes idle.
+/// Drives a room: applies what the hub sends and flushes it, and ends once no
+/// client has been connected for `idle_ticks` ticks. Returns when the inbox
+/// closes or the room goes idle.
+///
+/// A change after a quiet spell (no frame for a tick) goes out at once. One
+/// that comes sooner is held until a tick after the last frame and merged
+/// with whatever else comes meanwhile: a client gets at most one frame per
+/// tick, and no change waits longer than a tick for its frame. The tick is
+/// the room's ([`Room::tick`]): longer in a crowded room.
 pub async fn run_room(
     room: Arc<Room>,
     mut inbox: mpsc::UnboundedReceiver<RoomInput>,
@@ -423,16 +460,24 @@ pub async fn run_room(
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut idle = 0;
-    // When the last frame went out: a change after a quiet spell goes out at
-    // once; only changes that keep coming are merged per tick.
-    let mut last_frame = tokio::time::Instant::now() - tick;
+    let mut last_frame = Instant::now() - tick;
+    // When held changes go out, if any are held.
+    let mut due: Option<Instant> = None;
     loop {
+        let flush_at = due.unwrap_or_else(|| Instant::now() + tick);
         tokio::select! {
             input = inbox.recv() => match input {
                 Some(RoomInput::Changes { position, committed_at, changes }) => {
                     room.apply(position, committed_at, changes);
-                    if last_frame.elapsed() >= tick && room.flush() {
-                        last_frame = tokio::time::Instant::now();
+                    if due.is_none() {
+                        let tick = room.tick(tick);
+                        if last_frame.elapsed() >= tick {
+                            if room.flush() {
+                                last_frame = Instant::now();
+                            }
+                        } else {
+                            due = Some(last_frame + tick);
+                        }
                     }
                 }
                 Some(RoomInput::Resync) => {
@@ -442,10 +487,13 @@ pub async fn run_room(
                 }
                 None => return,
             },
-            _ = ticker.tick() => {
+            () = tokio::time::sleep_until(flush_at), if due.is_some() => {
+                due = None;
                 if room.flush() {
-                    last_frame = tokio::time::Instant::now();
+                    last_frame = Instant::now();
                 }
+            }
+            _ = ticker.tick() => {
                 if room.clients() == 0 {
                     idle += 1;
                     if idle >= idle_ticks && is_idle() {

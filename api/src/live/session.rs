@@ -1,6 +1,8 @@
 //! One client's connection: its first frames, then the room's frames in
-//! position order. A client too slow to keep up is sent a fresh snapshot rather
-//! than silently missing changes; one that stops reading altogether is dropped
+//! position order. A client too slow to keep up (a frame more than
+//! [`MAX_TICKS_BEHIND`] ticks old with newer ones queued behind it, or more
+//! frames queued than the buffer holds) skips to a fresh snapshot rather than
+//! working through a queue or silently missing changes; one that stops reading altogether is dropped
 //! after the write timeout; a silent one is disconnected; one that sends what
 //! the stream does not accept is closed with the code [`super::client`]
 //! lists; on shutdown each is told 1001 (going away) so that it reconnects
@@ -117,6 +119,22 @@ pub async fn run_authorized<W, R, E>(
         tokio::select! {
             frame = frames.recv() => match frame {
                 Ok(frame) if frame.position <= last && !frame.snapshot => {}
+                Ok(frame) if too_far_behind(
+                    &frame,
+                    frames.len(),
+                    organizer.as_deref().unwrap_or(room).tick(settings.tick),
+                ) => {
+                    // Newer frames wait behind an old one: rather than work
+                    // through the queue, the client skips to the current view.
+                    // Subscribing anew first: whatever comes after the snapshot
+                    // is newer than it, or at its position and skipped.
+                    metrics::counter!("qicoo_websocket_forced_snapshots_total").increment(1);
+                    frames = frames.resubscribe();
+                    let snapshot = organizer.as_deref().unwrap_or(room).snapshot();
+                    if send(&mut sink, &snapshot, &mut last, timeout).await.is_err() {
+                        return;
+                    }
+                }
                 Ok(frame) => {
                     if send(&mut sink, &frame, &mut last, timeout).await.is_err() {
                         return;
@@ -208,6 +226,17 @@ pub async fn run_authorized<W, R, E>(
             }
         }
     }
+}
+
+/// How many ticks (of its room) old a frame may be, with newer ones queued
+/// behind it, before its client counts as too slow and skips to a fresh
+/// snapshot.
+pub const MAX_TICKS_BEHIND: u32 = 10;
+
+/// Whether a client about to be sent `frame`, with `queued` frames behind
+/// it, is too slow to go on frame by frame, in a room whose tick is `tick`.
+fn too_far_behind(frame: &Sent, queued: usize, tick: Duration) -> bool {
+    queued > 0 && frame.made_at.elapsed() > tick * MAX_TICKS_BEHIND
 }
 
 /// What a client's message is: nothing to act on (pings, pongs), a client
@@ -357,7 +386,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::live::room::{run_room, Audience, RoomInput};
+    use crate::live::room::{run_room, Audience, RoomInput, SENDS_PER_SECOND};
     use crate::live::test_support::MemoryQueries;
 
     const HEARTBEAT: Duration = Duration::from_secs(20);
@@ -863,5 +892,113 @@ mod tests {
             sent.next().await.is_none(),
             "nothing after it, not even a close"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_frame_carries_the_commit_time_of_its_newest_change() {
+        let queries = MemoryQueries::new(10);
+        let room = room(&queries).await;
+        let mut client = connect(room.clone(), CancellationToken::new());
+        assert_eq!(client.next_frame().await["type"], "snapshot");
+        let older = chrono::DateTime::parse_from_rfc3339("2026-12-08T00:00:01.25Z")
+            .expect("a time")
+            .with_timezone(&chrono::Utc);
+        let newer = older + chrono::Duration::milliseconds(40);
+        let first = vec![Change::Question {
+            question: queries.question(1, 5),
+        }];
+        let second = vec![Change::Question {
+            question: queries.question(2, 6),
+        }];
+        // Published out of time order: the frame still names the newer.
+        room.apply(11, newer, first);
+        room.apply(12, older, second);
+        assert!(room.flush());
+        let frame = client.next_frame().await;
+        assert_eq!(frame["position"], 12);
+        let carried = chrono::DateTime::parse_from_rfc3339(
+            frame["committed_at"].as_str().expect("a commit time"),
+        )
+        .expect("RFC 3339");
+        assert_eq!(carried, newer);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_falls_behind_skips_to_a_snapshot_instead_of_working_through_a_queue() {
+        let queries = MemoryQueries::new(10);
+        let room = room(&queries).await;
+        // One message fits; the next send waits until the client reads.
+        let (sink, mut sent) = mpsc::channel::<Message>(0);
+        let (_says, stream) = mpsc::unbounded::<Result<Message, Infallible>>();
+        let joined = room.join(None);
+        let session_room = room.clone();
+        tokio::spawn(async move {
+            run(
+                sink,
+                stream,
+                &session_room,
+                joined,
+                settings(),
+                CancellationToken::new(),
+            )
+            .await
+        });
+        let question = queries.question(0, 5);
+        let change = |likes: i64| {
+            vec![Change::Question {
+                question: QuestionView {
+                    likes,
+                    ..question.clone()
+                },
+            }]
+        };
+        // Ten frames while the client reads nothing (the session waits for
+        // it to take the snapshot): they wait in the room's queue.
+        for position in 11..=20 {
+            tokio::task::yield_now().await;
+            room.apply(position, chrono::Utc::now(), change(position));
+            assert!(room.flush());
+        }
+        tokio::time::sleep(TICK * (MAX_TICKS_BEHIND + 1)).await;
+
+        let mut texts = Vec::new();
+        while texts.len() < 2 {
+            match sent.next().await.expect("still connected") {
+                Message::Text(text) => {
+                    texts.push(serde_json::from_str::<Value>(&text).expect("JSON"))
+                }
+                Message::Ping(_) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let kinds: Vec<(&str, i64)> = texts
+            .iter()
+            .map(|t| {
+                (
+                    t["type"].as_str().expect("a type"),
+                    t["position"].as_i64().expect("a position"),
+                )
+            })
+            .collect();
+        // Instead of ten old frames, at once the current view.
+        assert_eq!(kinds, [("snapshot", 10), ("snapshot", 20)]);
+        assert_eq!(texts[1]["questions"][0]["likes"], 20);
+        // Nothing of the queue after it: the next message is a ping.
+        match sent.next().await.expect("still connected") {
+            Message::Ping(_) => {}
+            other => panic!("expected a ping, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_crowded_room_merges_changes_over_longer_than_a_tick() {
+        let queries = MemoryQueries::new(1);
+        let room = room(&queries).await;
+        assert_eq!(room.tick(TICK), TICK);
+        // A frame every 200 ms to each of them is the most the room sends.
+        let crowd: Vec<Joined> = (0..SENDS_PER_SECOND / 5).map(|_| room.join(None)).collect();
+        assert_eq!(room.tick(TICK), Duration::from_millis(200));
+        drop(crowd);
+        assert_eq!(room.tick(TICK), TICK);
     }
 }

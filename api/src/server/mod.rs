@@ -1,6 +1,8 @@
 //! The HTTP server: accepts connections up to a cap, gives each client a
 //! header read timeout and each request body a deadline, serves the router
 //! (with the peer's address as `ConnectInfo`), and drains on shutdown.
+//! Connections send without Nagle's delay (`TCP_NODELAY`): a live frame or a
+//! response goes out when written, not when the previous one is acknowledged.
 //!
 //! Production (`qicoo serve`) and the API tests both serve through
 //! [`serve_on`], so that the tests exercise these limits.
@@ -110,6 +112,7 @@ pub async fn serve_on(
             refuse(&tcp);
             continue;
         };
+        without_delay(&tcp);
         metrics::gauge!("qicoo_http_connections").increment(1.0);
         let io = TokioIo::new(Permitted {
             inner: tcp,
@@ -152,6 +155,15 @@ fn prepare(request: Request<Incoming>, peer: SocketAddr, body_timeout: Duration)
 }
 
 /// Answers a connection beyond the cap 503 and closes it, without a task.
+/// Turns Nagle's algorithm off: small writes (a live frame, a short
+/// response) would otherwise wait for the acknowledgement of the previous
+/// one, which a client may delay by up to 40 ms.
+fn without_delay(tcp: &TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+    }
+}
+
 fn refuse(tcp: &TcpStream) {
     metrics::counter!("qicoo_http_connections_refused_total").increment(1);
     // Best effort: a full buffer only means the client sees a plain close.
@@ -245,5 +257,17 @@ mod tests {
         assert_eq!(length.parse::<usize>().expect("a number"), body.len());
         let problem: serde_json::Value = serde_json::from_str(body).expect("JSON");
         assert_eq!(problem["status"], 503);
+    }
+
+    #[tokio::test]
+    async fn an_accepted_connection_sends_without_delay() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
+        let address = listener.local_addr().expect("an address");
+        let (client, accepted) = tokio::join!(TcpStream::connect(address), listener.accept());
+        let _client = client.expect("connects");
+        let (tcp, _) = accepted.expect("accepts");
+        assert!(!tcp.nodelay().expect("readable"), "the default");
+        without_delay(&tcp);
+        assert!(tcp.nodelay().expect("readable"));
     }
 }

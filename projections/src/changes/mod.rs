@@ -60,7 +60,9 @@ pub struct ChangeBatch {
     /// The read model's position once these rows were written: every event up
     /// to it is reflected. Strictly increasing from one batch to the next.
     pub position: i64,
-    /// When the batch was committed (for commit-to-send latency).
+    /// When the newest event behind these changes was committed (its
+    /// `recorded_at`; the time of publication for a batch without events),
+    /// so that every later stage can tell how long after the commit it ran.
     pub committed_at: DateTime<Utc>,
     /// The changed rows. Empty with `resync`.
     pub changes: Vec<Change>,
@@ -68,6 +70,20 @@ pub struct ChangeBatch {
     /// its publication, or could not read the changed rows back): consumers
     /// must refresh from the read model.
     pub resync: bool,
+}
+
+/// Records how long after `committed_at` (the newest event's commit) a change
+/// reached `stage` of the way to live clients, in `qicoo_live_stage_seconds`
+/// {stage}: `read` (the read-model worker has the event), `applied` (its
+/// batch committed to the read model), `published` (on the change stream),
+/// `received` (an API node read it off the stream), `flushed` (its room made
+/// the frame); `qicoo_websocket_commit_to_send_seconds` is the last step.
+pub fn record_stage(stage: &'static str, committed_at: DateTime<Utc>) {
+    let seconds = (Utc::now() - committed_at)
+        .to_std()
+        .unwrap_or_default()
+        .as_secs_f64();
+    metrics::histogram!("qicoo_live_stage_seconds", "stage" => stage).record(seconds);
 }
 
 /// What a subscriber receives.

@@ -42,6 +42,14 @@ pub trait EventFeed: Send + Sync {
     /// How many events lie after `after`, for progress reports.
     async fn count_after(&self, after: FeedPosition) -> Result<u64, StoreError>;
 
+    /// Whether events after `after` are stored that [`EventFeed::read`] does
+    /// not return yet (an older transaction is still running, and may still
+    /// add events before them): worth reading again soon, since no wake-up
+    /// comes when that transaction ends. False by default.
+    async fn held_back(&self, _after: FeedPosition) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
     /// A handle that wakes when events may have been appended.
     fn wakeups(&self) -> Wakeups;
 

@@ -258,6 +258,21 @@ impl EventFeed for PostgresFeed {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    async fn held_back(&self, after: FeedPosition) -> Result<bool, StoreError> {
+        // Called after `read` found nothing: anything stored after `after` is
+        // there but held back by an older running transaction (of any
+        // database on the server: the snapshot's xmin is cluster-wide).
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM events
+                            WHERE (transaction_id, global_position) > ($1::text::xid8, $2))",
+        )
+        .bind(after.transaction_id.to_string())
+        .bind(after.global_position)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(pg_err)
+    }
+
     async fn close(&self) {
         self.stop.cancel();
         self.listener.wait().await;

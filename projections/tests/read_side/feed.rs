@@ -338,6 +338,39 @@ async fn an_open_transaction_holding_a_low_position_keeps_the_watermark_below_it
 }
 
 #[tokio::test]
+async fn events_behind_an_open_transaction_are_reported_held_back_until_it_ends() {
+    let Some(store) = EventStore::postgres().await else {
+        return;
+    };
+    let EventStore::Postgres { pool, .. } = &store else {
+        unreachable!("asked for Postgres");
+    };
+    let feed = PostgresFeed::new(pool.clone());
+    store.append(&[some_event()]).await;
+    let at = read_at_least(&feed, FeedPosition::START, 10, 1).await[0].0;
+    assert!(
+        !feed.held_back(at).await.expect("answers"),
+        "nothing is stored after the last event read"
+    );
+
+    let mut open = pool.begin().await.expect("begin");
+    pg_insert(&mut open, &some_event()).await;
+    store.append(&[some_event()]).await;
+    assert!(feed.read(at, 10).await.expect("reads").is_empty());
+    assert!(
+        feed.held_back(at).await.expect("answers"),
+        "the committed event waits behind the open transaction"
+    );
+
+    open.commit().await.expect("commit");
+    let rest = read_at_least(&feed, at, 10, 2).await;
+    assert_eq!(rest.len(), 2);
+    let last = rest[1].0;
+    assert!(!feed.held_back(last).await.expect("answers"));
+    store.drop_store().await;
+}
+
+#[tokio::test]
 async fn without_the_position_announcements_the_watermark_waits_instead_of_guessing() {
     let Some(store) = EventStore::postgres().await else {
         return;
