@@ -7,7 +7,9 @@ use std::time::Duration;
 use qicoo_storage::{
     applied_or_none, sqlite_options, DatabaseKind, SchemaStatus, APPLIED_VERSIONS,
 };
-use sqlx::postgres::PgPoolOptions;
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::SqlitePoolOptions;
 use sqlx::{PgPool, SqlitePool};
 
@@ -75,11 +77,17 @@ impl EventStore {
     pub async fn connect(url: &str, settings: PoolSettings) -> Result<Self, EventStoreError> {
         match EventStoreKind::of_url(url)? {
             EventStoreKind::Postgres => {
+                // The write side's statements are few and fixed, and the
+                // batched ones take arrays of any length: a plan made once per
+                // connection suits them all, where a plan made per execution
+                // costs PostgreSQL more than running the statement does.
+                let options = PgConnectOptions::from_str(url)
+                    .map_err(EventStoreError::InvalidUrl)?
+                    .options([("plan_cache_mode", "force_generic_plan")]);
                 let pool = PgPoolOptions::new()
                     .max_connections(settings.max_connections)
                     .acquire_timeout(settings.acquire_timeout)
-                    .connect_lazy(url)
-                    .map_err(EventStoreError::InvalidUrl)?;
+                    .connect_lazy_with(options);
                 Ok(Self::Postgres(pool))
             }
             EventStoreKind::Sqlite => {

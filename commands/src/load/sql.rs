@@ -8,10 +8,18 @@ use sqlx::Row;
 
 use crate::store::EventStore;
 
+/// `LATERAL`, so that every plan PostgreSQL may cache (a generic one too, which
+/// cannot know how many keys come) looks each key up in the primary key
+/// instead of hashing the whole table.
 const POSTGRES: &str = "SELECT e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, \
             e.event_version, e.payload, e.metadata, (k.n - 1)::bigint \
        FROM UNNEST($1::text[], $2::text[], $3::bigint[]) WITH ORDINALITY AS k(t, i, after, n) \
-       JOIN events e ON e.aggregate_type = k.t AND e.aggregate_id = k.i AND e.sequence > k.after \
+      CROSS JOIN LATERAL ( \
+            SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, \
+                   payload, metadata \
+              FROM events \
+             WHERE aggregate_type = k.t AND aggregate_id = k.i AND sequence > k.after \
+             ORDER BY sequence) e \
       ORDER BY k.n, e.sequence";
 
 fn sqlite_statement(keys: usize) -> String {
