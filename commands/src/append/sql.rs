@@ -40,6 +40,28 @@ pub(super) async fn insert(
     }
 }
 
+/// Runs `query` on `pool`: on its own (one round trip, its own commit), or with
+/// `atomic` in a transaction that commits only if `keep` accepts what it wrote.
+/// Evaluates to whether it committed.
+macro_rules! run {
+    ($pool:expr, $query:expr, $atomic:expr, $keep:expr) => {{
+        if !$atomic {
+            let written = $query.fetch_all($pool).await?;
+            Ok($keep(&written))
+        } else {
+            let mut tx = $pool.begin().await?;
+            let written = $query.fetch_all(&mut *tx).await?;
+            if $keep(&written) {
+                tx.commit().await?;
+                Ok(true)
+            } else {
+                tx.rollback().await?;
+                Ok(false)
+            }
+        }
+    }};
+}
+
 /// One statement whatever the batch's size: the columns travel as arrays.
 const POSTGRES: &str = "INSERT INTO events \
      (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
@@ -88,19 +110,7 @@ async fn postgres(
                 .map(|e| e.metadata.to_string())
                 .collect::<Vec<_>>(),
         );
-    if !atomic {
-        let written = query.fetch_all(pool).await?;
-        return Ok(keep(&written));
-    }
-    let mut tx = pool.begin().await?;
-    let written = query.fetch_all(&mut *tx).await?;
-    if keep(&written) {
-        tx.commit().await?;
-        Ok(true)
-    } else {
-        tx.rollback().await?;
-        Ok(false)
-    }
+    run!(pool, query, atomic, keep)
 }
 
 /// A multi-row `VALUES` list (SQLite has no arrays); its text is cached per
@@ -141,17 +151,5 @@ async fn sqlite(
             .bind(e.payload.to_string())
             .bind(e.metadata.to_string());
     }
-    if !atomic {
-        let written = query.fetch_all(pool).await?;
-        return Ok(keep(&written));
-    }
-    let mut tx = pool.begin().await?;
-    let written = query.fetch_all(&mut *tx).await?;
-    if keep(&written) {
-        tx.commit().await?;
-        Ok(true)
-    } else {
-        tx.rollback().await?;
-        Ok(false)
-    }
+    run!(pool, query, atomic, keep)
 }
