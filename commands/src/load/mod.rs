@@ -11,7 +11,6 @@
 
 mod sql;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::Mutex;
@@ -130,22 +129,26 @@ async fn read_batches(store: EventStore, requests: Arc<Mutex<mpsc::Receiver<Requ
         keys.sort_unstable();
         keys.dedup();
         metrics::histogram!("qicoo_batched_load_aggregates").record(keys.len() as f64);
-        match sql::select(&store, &keys).await {
+        let selected = sql::select(&store, &keys).await;
+        // Which key each request asked for: an index into `keys`, so the
+        // answers are sorted by index, with no key copied.
+        let slots: Vec<usize> = batch
+            .iter()
+            .map(|r| keys.binary_search(&&r.key).unwrap_or_default())
+            .collect();
+        let key_count = keys.len();
+        match selected {
             Ok(events) => {
-                // Each key's rows, in order, as the query returned them.
-                let mut streams: HashMap<&Key, Vec<SerializedEvent>> = HashMap::new();
-                for (key, event) in events {
-                    streams.entry(keys[key]).or_default().push(event);
+                let mut streams: Vec<Vec<SerializedEvent>> = vec![Vec::new(); key_count];
+                for (slot, event) in events {
+                    if let Some(stream) = streams.get_mut(slot) {
+                        stream.push(event);
+                    }
                 }
-                let mut streams: HashMap<Key, Vec<SerializedEvent>> = streams
-                    .into_iter()
-                    .map(|(key, events)| (key.clone(), events))
-                    .collect();
-                for request in batch.drain(..) {
-                    let stream = streams.get(&request.key).cloned().unwrap_or_default();
+                for (request, slot) in batch.drain(..).zip(slots) {
+                    let stream = streams.get(slot).cloned().unwrap_or_default();
                     let _ = request.reply.send(Ok(stream));
                 }
-                streams.clear();
             }
             Err(err) => {
                 let err = Arc::new(LoadError::of(&err));
